@@ -1,0 +1,108 @@
+# biopp — build, test, data, bench.  `make help` lists the targets.
+#
+#   make              build build/biopp (with the CUDA backend when nvcc is found)
+#   make CUDA=0       build without CUDA;  make CUDA=1  require it
+#   make test         build and run the Criterion test suite (CPU)
+#   make test-gpu     GPU tests (skip cleanly without a GPU)
+#   make deps         install the Debian packages the build needs (as root)
+#   make data         fetch/copy the datasets into $(DATA_DIR) with SHA-256 checks
+#   make bench        benchmarks (see bench/README.md)
+
+CC       ?= gcc
+CUDA_HOME ?= /usr/local/cuda
+NVCC     ?= $(or $(shell command -v nvcc 2>/dev/null),$(CUDA_HOME)/bin/nvcc)
+BUILD    ?= build
+DATA_DIR ?= data
+
+ifeq ($(origin CUDA), undefined)
+  CUDA := $(shell test -x "$(NVCC)" && echo 1 || echo 0)
+endif
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Iinclude -I. $(WARN) -MMD -MP -fno-fast-math
+LDLIBS   := -lopenblas -linih -lcjson -lz -lm -lpthread
+
+LIB_SRC  := $(wildcard src/*.c src/backend/backend.c src/backend/cpu*.c src/rules/*.c src/data/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c) tests/helpers.c
+GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
+
+ifeq ($(CUDA),1)
+  CFLAGS   += -DBIOPP_CUDA=1 -I$(CUDA_HOME)/include
+  CU_SRC   := $(wildcard kernels/*.cu)
+  LIB_SRC  += $(wildcard src/backend/cuda*.c)
+  NVFLAGS  := -O2 -std=c++17 -Iinclude -I. -Xcompiler -Wall \
+              -gencode arch=compute_80,code=sm_80 \
+              -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+  LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+else
+  LIB_SRC  += src/backend/cuda_stub.c
+  CU_SRC   :=
+endif
+LIB_SRC := $(sort $(LIB_SRC))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+GPU_TEST_OBJ := $(GPU_TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test test-gpu deps data bench clean help check train
+all: $(BUILD)/biopp
+
+$(BUILD)/libbiopp.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/biopp: $(CLI_OBJ) $(BUILD)/libbiopp.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libbiopp.a $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/test_biopp: $(TEST_OBJ) $(BUILD)/libbiopp.a
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbiopp.a $(LDLIBS) -lcriterion
+
+$(BUILD)/test_gpu: $(GPU_TEST_OBJ) $(BUILD)/libbiopp.a
+	$(CC) $(CFLAGS) -o $@ $(GPU_TEST_OBJ) $(BUILD)/libbiopp.a $(LDLIBS) -lcriterion
+
+# Tests find MNIST in ../shared/data when present (our machines), else in $(DATA_DIR).
+test: $(BUILD)/test_biopp $(BUILD)/biopp
+	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_biopp --jobs 2
+
+test-gpu: $(BUILD)/test_gpu $(BUILD)/biopp
+	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_gpu
+
+deps:
+	sh scripts/install-deps.sh
+
+# The README's two commands: `make train` (deps, data, build, one quick run)
+# and `make check` (deps, build with CUDA when nvcc exists, all CPU tests).
+CONFIG ?= configs/quick/mnist_bp.ini
+OUT    ?= runs/quick-bp
+train: deps
+	$(MAKE) data all
+	BIOPP_DATA_DIR=$(DATA_DIR) $(BUILD)/biopp train --config $(CONFIG) --out $(OUT) $(if $(wildcard $(OUT)/config.ini),--resume,)
+
+check: deps
+	$(MAKE) test
+
+data:
+	sh scripts/fetch-data.sh $(DATA_DIR)
+
+bench: $(BUILD)/biopp
+	sh bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@sed -n '1,12p' Makefile
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(GPU_TEST_OBJ:.o=.d)

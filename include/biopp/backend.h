@@ -1,0 +1,116 @@
+/* The backend interface: everything the training loop and the learning rules
+ * ask of a compute device. Two implementations: CPU (OpenBLAS) and CUDA
+ * (cuBLAS + kernels/). The rules and the loop are written once against it.
+ *
+ * Conventions
+ * - Every tensor has a run dimension: R runs that differ only in seed are
+ *   trained in lockstep. A tensor of shape rows x cols is stored as R packed
+ *   row-major matrices, run r at offset r*rows*cols. A solo run is R = 1.
+ * - Pointers are backend memory (host memory for CPU, device memory for
+ *   CUDA). Callers never dereference them; they use upload/download.
+ * - Every operation returns BP_OK or an error code; the message is in
+ *   bp_backend_error(be). Operations may be asynchronous: errors of a
+ *   launched kernel can surface at the next sync.
+ * - Activations are batch-major: H is B x n (one sample per row).
+ * - Per-run scalar outputs (losses, error counts) are written to out[r],
+ *   r < R, never accumulated, so results do not depend on timing. */
+#ifndef BIOPP_BACKEND_H
+#define BIOPP_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "biopp/config.h"
+#include "biopp/error.h"
+
+typedef struct bp_backend bp_backend;
+
+typedef enum { BP_NO_TRANS = 0, BP_TRANS = 1 } bp_trans;
+
+typedef struct {
+    float lr, beta1, beta2, eps;
+    float bias_corr1, bias_corr2; /* 1 - beta^t, computed by the caller */
+} bp_adam_hyper;
+
+typedef struct bp_backend_ops {
+    const char *name;
+    void (*destroy)(bp_backend *be);
+
+    /* Memory. alloc returns zeroed memory or NULL (error set). */
+    void *(*alloc)(bp_backend *be, size_t bytes);
+    void (*release)(bp_backend *be, void *p);
+    bp_status (*upload)(bp_backend *be, void *dst, const void *host_src, size_t bytes);
+    bp_status (*download)(bp_backend *be, void *host_dst, const void *src, size_t bytes);
+    bp_status (*copy)(bp_backend *be, void *dst, const void *src, size_t bytes);
+    bp_status (*sync)(bp_backend *be);
+
+    /* C = alpha * op(A) op(B) + beta * C, per run; C is m x n, op(A) m x k,
+     * op(B) k x n, all packed row-major with run strides m*k, k*n, m*n.
+     * A run stride of 0 for A (a_shared) lets all runs share one A. */
+    bp_status (*gemm)(bp_backend *be, int R, bp_trans ta, bp_trans tb, int m, int n, int k,
+                      float alpha, const float *A, int a_shared, const float *B, float beta,
+                      float *C);
+
+    /* h = f(a + bias) row-wise; bias is R x cols. h may equal a. */
+    bp_status (*bias_act)(bp_backend *be, int R, int rows, int cols, bp_act act, const float *a,
+                          const float *bias, float *h);
+    /* g = g (.) f'(a), with f' expressed through the output h = f(a). */
+    bp_status (*act_grad_mul)(bp_backend *be, int R, int rows, int cols, bp_act act,
+                              const float *h, float *g);
+    /* Output layer: yhat = sigma_y(logits), e = yhat - y (y one-hot from
+     * labels, R x B int32), loss_out[r] = sum of sample losses,
+     * nerr_out[r] = number of argmax errors (as float). e and yhat may be
+     * NULL (evaluation). */
+    bp_status (*output_error)(bp_backend *be, int R, int B, int C, bp_output kind,
+                              const float *logits, const int32_t *labels, float *yhat, float *e,
+                              float *loss_out, float *nerr_out);
+    /* out[r][j] = alpha * sum_i x[r][i][j]  (bias gradients). */
+    bp_status (*col_sum)(bp_backend *be, int R, int rows, int cols, float alpha, const float *x,
+                         float *out);
+    /* BDFA / BFA targets: mix: t = onehot(label) + alpha * src;
+     * paper_code: t = alpha * src with the true-class entry set to 1.
+     * src may be NULL when alpha == 0. */
+    bp_status (*make_target)(bp_backend *be, int R, int B, int C, bp_bdfa_target mode,
+                             float alpha, const int32_t *labels, const float *src, float *t);
+    /* BDFA alignment: s_b = p_b . h_b; loss_out[r] = sum_b loss(s_b);
+     * hs_b = dloss/ds_b * h_b  (so dloss/dU = hs^T t). */
+    bp_status (*bdfa_align)(bp_backend *be, int R, int B, int n, bp_bdfa_loss kind,
+                            const float *p, const float *h, float *hs, float *loss_out);
+    /* BFA reconstruction: xhat = sigma_x(g) (g includes the bias), eps = xhat - x,
+     * loss_out[r] = sum over batch of 1/2 ||eps||^2 (identity) or BCE (sigmoid_bce). */
+    bp_status (*recon_error)(bp_backend *be, int R, int B, int n, bp_recon kind, const float *g,
+                             const float *x, float *eps, float *loss_out);
+    /* Minibatch gather from the resident dataset (uint8 pixels, uint8 labels):
+     * x[r][i] = pixels[idx[r*idx_stride + i]] / 255, labels likewise. */
+    bp_status (*gather)(bp_backend *be, int R, int B, int dim, const uint8_t *pixels,
+                        const uint8_t *labels_all, const int32_t *idx, size_t idx_stride,
+                        float *x, int32_t *labels);
+
+    /* Optimizer steps over n contiguous elements (a whole parameter arena). */
+    bp_status (*adam_step)(bp_backend *be, size_t n, float *param, const float *grad, float *m,
+                           float *v, const bp_adam_hyper *hp);
+    bp_status (*sgd_step)(bp_backend *be, size_t n, float *param, const float *grad, float *vel,
+                          float lr, float momentum);
+} bp_backend_ops;
+
+struct bp_backend {
+    const bp_backend_ops *ops;
+    bp_error err;          /* message of the last failure */
+    bp_device device;
+    void *impl;            /* backend-private state */
+};
+
+/* Creates the backend named by cfg->device (threads, precision taken from
+ * cfg). CUDA without a GPU, or a build without CUDA, fails with a clear
+ * message. */
+bp_status bp_backend_create(const bp_config *cfg, bp_backend **out, bp_error *err);
+void bp_backend_destroy(bp_backend *be);
+
+bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err);
+bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_error *err);
+
+/* Copies the backend's last error into err (with a context prefix) and
+ * returns its code. */
+bp_status bp_backend_fail(bp_backend *be, bp_error *err, const char *context);
+
+#endif

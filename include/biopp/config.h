@@ -1,0 +1,126 @@
+/* Run configuration: every key of an INI config file, its default, parsing
+ * and validation. One bp_config describes one run (or one group of runs that
+ * differ only in seed). */
+#ifndef BIOPP_CONFIG_H
+#define BIOPP_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "biopp/error.h"
+
+#define BP_MAX_HIDDEN 16 /* hidden layers */
+#define BP_MAX_SEEDS 256 /* seeds in one sweep cell */
+
+typedef enum { BP_ACT_IDENTITY, BP_ACT_TANH, BP_ACT_RELU, BP_ACT_SIGMOID } bp_act;
+typedef enum { BP_OUT_SIGMOID_BCE, BP_OUT_SOFTMAX_CE } bp_output;
+typedef enum { BP_RULE_BP, BP_RULE_FA, BP_RULE_DFA, BP_RULE_BFA, BP_RULE_BDFA } bp_rule_id;
+typedef enum { BP_OPT_SGD, BP_OPT_ADAM } bp_optimizer;
+typedef enum { BP_REDUCE_MEAN, BP_REDUCE_SUM } bp_reduce;
+typedef enum { BP_INIT_UNIFORM, BP_INIT_PAPER_CODE } bp_init;
+typedef enum { BP_BDFA_ONE_MINUS_SIGMOID, BP_BDFA_NEG_LOG_SIGMOID } bp_bdfa_loss;
+typedef enum { BP_TARGET_MIX, BP_TARGET_PAPER_CODE } bp_bdfa_target;
+typedef enum { BP_RECON_IDENTITY, BP_RECON_SIGMOID_BCE } bp_recon;
+typedef enum { BP_DEVICE_CPU, BP_DEVICE_CUDA } bp_device;
+typedef enum { BP_PREC_FP32, BP_PREC_TF32 } bp_precision;
+
+typedef struct {
+    /* [data] */
+    char dataset[32];      /* mnist | fashion-mnist | kmnist | cifar10 */
+    char data_dir[1024];   /* "" = $BIOPP_DATA_DIR, else ./data */
+    int train_size;        /* first N training samples train, the rest validate */
+    /* [model] */
+    int n_hidden;          /* number of hidden layers L */
+    int hidden[BP_MAX_HIDDEN];
+    bp_act activation;
+    bp_output output;
+    bp_init init;
+    /* [rule] */
+    bp_rule_id rule;
+    double alpha;          /* BDFA target mixing, t = y + alpha * yhat */
+    bp_bdfa_loss bdfa_loss;
+    bp_bdfa_target bdfa_target;
+    bp_recon recon;        /* BFA reconstruction output sigma_x */
+    /* [optimizer] */
+    bp_optimizer optimizer;
+    double lr;
+    double feedback_lr;    /* < 0: same as lr */
+    double momentum;       /* sgd only */
+    double beta1, beta2, adam_eps;
+    bp_reduce grad_reduce;
+    /* [train] */
+    int batch;
+    int epochs;
+    uint64_t seed;
+    int threads;           /* CPU threads (OpenBLAS); 0 = all cores */
+    bp_device device;
+    bp_precision precision;
+    int eval_batch;        /* samples per evaluation chunk */
+    int checkpoint_every;  /* epochs between checkpoints; 0 = only at the end */
+} bp_config;
+
+/* The paper's defaults, as documented in README.md. */
+void bp_config_defaults(bp_config *cfg);
+
+/* Sets one key from its string value. `where` names the origin for error
+ * messages ("configs/x.ini:12" or "--set"). A list value (containing ',')
+ * is rejected: lists belong to `biopp sweep`. */
+bp_status bp_config_set(bp_config *cfg, const char *key, const char *value,
+                        const char *where, bp_error *err);
+
+/* Reads an INI file over the current values of cfg. Unknown sections or
+ * keys, bad values, and unreadable files are errors naming file and line. */
+bp_status bp_config_load(bp_config *cfg, const char *path, bp_error *err);
+
+/* Applies one "key=value" override (the --set argument). */
+bp_status bp_config_override(bp_config *cfg, const char *assignment, bp_error *err);
+
+/* Cross-key checks (e.g. alpha only meaningful for bdfa, batch > 0). */
+bp_status bp_config_validate(const bp_config *cfg, bp_error *err);
+
+/* Writes the complete effective config as INI (every key, by section). */
+bp_status bp_config_write(const bp_config *cfg, FILE *f, bp_error *err);
+
+/* "2x800" / "800-400" <-> widths. Returns BP_ERR_CONFIG with a message. */
+bp_status bp_parse_hidden(const char *text, int *n_hidden, int hidden[BP_MAX_HIDDEN],
+                          bp_error *err);
+/* Canonical form: "2x800" when all widths equal, else "800-400". */
+void bp_format_hidden(int n_hidden, const int *hidden, char *buf, size_t size);
+
+/* Names of enum values, as written in config files. */
+const char *bp_act_name(bp_act a);
+const char *bp_output_name(bp_output o);
+const char *bp_rule_name(bp_rule_id r);
+const char *bp_optimizer_name(bp_optimizer o);
+const char *bp_reduce_name(bp_reduce r);
+const char *bp_init_name(bp_init i);
+const char *bp_bdfa_loss_name(bp_bdfa_loss l);
+const char *bp_bdfa_target_name(bp_bdfa_target t);
+const char *bp_recon_name(bp_recon r);
+const char *bp_device_name(bp_device d);
+const char *bp_precision_name(bp_precision p);
+
+/* The feedback learning rate in effect (feedback_lr, or lr when unset). */
+double bp_config_feedback_lr(const bp_config *cfg);
+
+/* Sets one key, checking that it belongs to `section` ("" or NULL = any
+ * section: keys are unique across sections). This is what the INI reader
+ * calls for each line; bp_config_set(cfg, k, v, w, e) is
+ * bp_config_set_at(cfg, "", k, v, w, e). Surrounding whitespace of value is
+ * ignored. On failure cfg is unchanged. */
+bp_status bp_config_set_at(bp_config *cfg, const char *section, const char *key,
+                           const char *value, const char *where, bp_error *err);
+
+/* The key table, in the order bp_config_write writes the keys (grouped by
+ * section). For `biopp sweep` and tools that enumerate keys. */
+int bp_config_key_count(void);
+const char *bp_config_key_name(int i);            /* NULL when i is out of range */
+const char *bp_config_key_section(const char *key); /* "optimizer"; NULL if unknown */
+
+/* Formats one key's value exactly as bp_config_write writes it (a string
+ * bp_config_set reads back to the same value). BP_ERR_CONFIG for an unknown
+ * key, BP_ERR_ARG when buf is too small. */
+bp_status bp_config_get(const bp_config *cfg, const char *key, char *buf, size_t size,
+                        bp_error *err);
+
+#endif

@@ -1,0 +1,16 @@
+/* Small file-system helpers: atomic writes (temp file + fsync + rename),
+ * mkdir -p, whole-file reads. */
+#ifndef BIOPP_FSUTIL_H
+#define BIOPP_FSUTIL_H
+
+#include <stddef.h>
+
+#include "biopp/error.h"
+
+bp_status bp_write_file_atomic(const char *path, const void *data, size_t len, bp_error *err);
+bp_status bp_mkdir_p(const char *path, bp_error *err);
+/* Reads a whole file as a NUL-terminated string (caller frees). */
+bp_status bp_read_text(const char *path, char **text, size_t *len, bp_error *err);
+int bp_file_exists(const char *path);
+
+#endif

@@ -1,0 +1,36 @@
+/* Running a group of R runs to completion with their run directories:
+ * resume from checkpoints, per-epoch logs, periodic checkpoints, final.json,
+ * divergence isolation and clean stops on SIGINT/SIGTERM. `biopp train` is
+ * a group of one; `biopp sweep` runs one group per cell. */
+#ifndef BIOPP_RUNNER_H
+#define BIOPP_RUNNER_H
+
+#include <signal.h>
+
+#include "biopp/train.h"
+
+typedef struct {
+    const char *const *dirs;   /* R run directories (created), or NULL: no files */
+    int resume;                /* continue from checkpoints found in dirs */
+    volatile sig_atomic_t *stop; /* set asynchronously: stop after this epoch */
+    bp_progress_fn progress;   /* per-step progress (may be NULL) */
+    /* After each epoch, for each run still training (may be NULL). */
+    void (*on_epoch)(void *user, int r, const bp_epoch_metrics *m);
+    void *user;
+} bp_runner_opts;
+
+/* Trains the group for cfg->epochs epochs. diverged[r] is set for runs
+ * that diverged (their final.json says so; the others continue). Returns
+ * BP_ERR_INTERRUPTED (state saved) when *stop was set. */
+bp_status bp_run_group(const bp_config *cfg, const uint64_t *seeds, int R,
+                       const bp_dataset *ds, const bp_runner_opts *opts, int *diverged,
+                       bp_error *err);
+
+/* Epoch recorded in a checkpoint file's header (without loading it). */
+bp_status bp_checkpoint_peek_epoch(const char *path, int *epoch, bp_error *err);
+
+/* Set by the handlers of bp_install_stop_handlers on SIGINT/SIGTERM. */
+extern volatile sig_atomic_t bp_stop_requested;
+void bp_install_stop_handlers(void);
+
+#endif

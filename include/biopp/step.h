@@ -1,0 +1,27 @@
+/* One training step of a group (forward pass, forward learning phase,
+ * backward learning phase, optimizer steps) and the forward pass used for
+ * evaluation. Errors leave their message in be->err. */
+#ifndef BIOPP_STEP_H
+#define BIOPP_STEP_H
+
+#include "biopp/net.h"
+
+/* H[0] (the batch) and labels must be filled. rows <= rows_cap. */
+bp_status bp_forward(bp_net *net, bp_backend *be, int rows);
+
+/* e = yhat - y, its loss and errors into metrics[0..R), metrics[R..2R);
+ * then delta_l and the gradients of W_l, b_l into net->fwd.g. */
+bp_status bp_forward_phase(bp_net *net, bp_backend *be, int rows, float *metrics,
+                           float grad_scale);
+
+/* One optimizer step on an arena, with the learning rate lr. */
+bp_status bp_optim_step(bp_net *net, bp_backend *be, bp_arena *a, double lr);
+
+/* The full step of METHODS.md's order: forward, forward phase, update W/b,
+ * backward phase, update feedback weights. metrics: this step's slots. */
+bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics);
+
+/* 1/B for grad_reduce = mean, 1 for sum. */
+float bp_grad_scale(const bp_net *net, int rows);
+
+#endif

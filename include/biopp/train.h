@@ -1,0 +1,54 @@
+/* Training a group of R runs in lockstep (a solo run is R = 1): the
+ * dataset is uploaded once, each epoch shuffles every run's sample order on
+ * the host (Philox), uploads the index list, runs every step on the
+ * backend, then downloads the per-step metrics once and evaluates. */
+#ifndef BIOPP_TRAIN_H
+#define BIOPP_TRAIN_H
+
+#include "biopp/data.h"
+#include "biopp/net.h"
+
+typedef struct {
+    int epoch;            /* 1-based */
+    double train_loss;    /* mean output loss per training sample (during the epoch) */
+    double feedback_loss; /* BFA: mean 1/2||xhat-x||^2; BDFA: sum over layers of mean loss_l; else 0 */
+    double train_error;   /* fraction of training samples misclassified (during the epoch) */
+    double valid_error;   /* held-out training samples past train_size; -1 if none */
+    double valid_loss;
+    double test_error;
+    double test_loss;
+    double seconds;       /* wall time of this epoch (training + evaluation) */
+    int diverged;         /* a loss became NaN/Inf (this epoch or earlier) */
+} bp_epoch_metrics;
+
+typedef struct bp_group bp_group;
+
+/* Called every few steps during an epoch (may be NULL). */
+typedef void (*bp_progress_fn)(void *user, int epoch, int step, int steps);
+
+bp_status bp_group_create(const bp_config *cfg, const uint64_t *seeds, int R,
+                          const bp_dataset *ds, bp_backend *be, bp_group **out, bp_error *err);
+void bp_group_destroy(bp_group *g);
+
+/* Trains one epoch and evaluates; fills out[r] for r < R. */
+bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
+                               bp_epoch_metrics *out, bp_error *err);
+
+/* Error and mean loss of every run on the test set (or on the validation
+ * split when valid != 0). */
+bp_status bp_group_evaluate(bp_group *g, int valid, double *error, double *loss, bp_error *err);
+
+bp_net *bp_group_net(bp_group *g);
+int bp_group_epoch(const bp_group *g);     /* epochs completed */
+void bp_group_set_epoch(bp_group *g, int epoch);
+int bp_group_steps_per_epoch(const bp_group *g);
+int bp_group_valid_size(const bp_group *g);
+bp_backend *bp_group_backend(bp_group *g);
+
+/* Checkpoints of one run r: every weight, the optimizer state, the epoch
+ * and step counts; versioned, CRC-checked, written atomically (temp file +
+ * rename). Loading checks that the model's tensors match by name and shape. */
+bp_status bp_checkpoint_save(bp_group *g, int r, const char *path, bp_error *err);
+bp_status bp_checkpoint_load(bp_group *g, int r, const char *path, bp_error *err);
+
+#endif

@@ -1,0 +1,226 @@
+/* The CPU backend: GEMMs through OpenBLAS (one sgemm per run), everything
+ * else as plain loops over the formulas in kernels/ headers. This is the
+ * reference the CUDA backend is tested against.
+ *
+ * Threads: OpenBLAS gets all `threads`; our loops stay single-threaded, so
+ * the two never compete for cores (spinning BLAS threads next to OpenMP
+ * threads made steps 2-4x slower on 2 cores). */
+#include <cblas.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "biopp/backend.h"
+#include "kernels/activation.h"
+#include "kernels/loss.h"
+#include "kernels/optim.h"
+
+static void *cpu_alloc(bp_backend *be, size_t bytes)
+{
+    /* 64-byte alignment keeps OpenBLAS and the vectorised loops on full
+     * cache lines; calloc-like zeroing so fresh buffers are defined. */
+    void *p = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    if (posix_memalign(&p, 64, rounded) != 0) {
+        bp_fail(&be->err, BP_ERR_NOMEM, "cpu: cannot allocate %zu bytes of host memory", bytes);
+        return NULL;
+    }
+    memset(p, 0, rounded);
+    return p;
+}
+
+static void cpu_release(bp_backend *be, void *p) { free(p); }
+
+static bp_status cpu_copy(bp_backend *be, void *dst, const void *src, size_t bytes)
+{
+    if (bytes) memmove(dst, src, bytes);
+    return BP_OK;
+}
+
+static bp_status cpu_sync(bp_backend *be) { return BP_OK; }
+
+static void cpu_destroy(bp_backend *be) { free(be); }
+
+static bp_status cpu_gemm(bp_backend *be, int R, bp_trans ta, bp_trans tb, int m, int n, int k,
+                          float alpha, const float *A, int a_shared, const float *B, float beta,
+                          float *C)
+{
+    int lda = ta == BP_TRANS ? m : k;
+    int ldb = tb == BP_TRANS ? k : n;
+    size_t sa = a_shared ? 0 : (size_t)m * k, sb = (size_t)k * n, sc = (size_t)m * n;
+    for (int r = 0; r < R; r++)
+        cblas_sgemm(CblasRowMajor, ta == BP_TRANS ? CblasTrans : CblasNoTrans,
+                    tb == BP_TRANS ? CblasTrans : CblasNoTrans, m, n, k, alpha, A + r * sa, lda,
+                    B + r * sb, ldb, beta, C + r * sc, n);
+    return BP_OK;
+}
+
+static bp_status cpu_bias_act(bp_backend *be, int R, int rows, int cols, bp_act act,
+                              const float *a, const float *bias, float *h)
+{
+    for (int r = 0; r < R; r++) {
+        const float *b = bias + (size_t)r * cols;
+        size_t base = (size_t)r * rows * cols;
+        for (int i = 0; i < rows; i++) {
+            const float *ai = a + base + (size_t)i * cols;
+            float *hi = h + base + (size_t)i * cols;
+            for (int j = 0; j < cols; j++) hi[j] = bp_act_apply(act, ai[j] + b[j]);
+        }
+    }
+    return BP_OK;
+}
+
+static bp_status cpu_act_grad_mul(bp_backend *be, int R, int rows, int cols, bp_act act,
+                                  const float *h, float *g)
+{
+    size_t n = (size_t)R * rows * cols;
+    for (size_t i = 0; i < n; i++) g[i] *= bp_act_grad_from_out(act, h[i]);
+    return BP_OK;
+}
+
+static bp_status cpu_output_error(bp_backend *be, int R, int B, int C, bp_output kind,
+                                  const float *logits, const int32_t *labels, float *yhat,
+                                  float *e, float *loss_out, float *nerr_out)
+{
+    for (int r = 0; r < R; r++) {
+        double loss = 0.0;
+        int nerr = 0;
+        for (int i = 0; i < B; i++) {
+            size_t row = ((size_t)r * B + i) * C;
+            int label = labels[(size_t)r * B + i];
+            loss += bp_output_row(kind, C, logits + row, label, yhat ? yhat + row : NULL,
+                                  e ? e + row : NULL);
+            nerr += bp_row_is_error(C, logits + row, label);
+        }
+        loss_out[r] = (float)loss;
+        nerr_out[r] = (float)nerr;
+    }
+    return BP_OK;
+}
+
+static bp_status cpu_col_sum(bp_backend *be, int R, int rows, int cols, float alpha,
+                             const float *x, float *out)
+{
+    for (int r = 0; r < R; r++) {
+        float *o = out + (size_t)r * cols;
+        const float *xr = x + (size_t)r * rows * cols;
+        memset(o, 0, sizeof(float) * cols);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) o[j] += xr[(size_t)i * cols + j];
+        for (int j = 0; j < cols; j++) o[j] *= alpha;
+    }
+    return BP_OK;
+}
+
+static bp_status cpu_make_target(bp_backend *be, int R, int B, int C, bp_bdfa_target mode,
+                                 float alpha, const int32_t *labels, const float *src, float *t)
+{
+    for (size_t i = 0; i < (size_t)R * B; i++)
+        for (int k = 0; k < C; k++) {
+            float s = src ? src[i * C + k] : 0.0f;
+            t[i * C + k] = bp_target_elem(mode, alpha, k, labels[i], s);
+        }
+    return BP_OK;
+}
+
+static bp_status cpu_bdfa_align(bp_backend *be, int R, int B, int n, bp_bdfa_loss kind,
+                                const float *p, const float *h, float *hs, float *loss_out)
+{
+    for (int r = 0; r < R; r++) {
+        double loss = 0.0;
+        for (int i = 0; i < B; i++) {
+            size_t row = ((size_t)r * B + i) * n;
+            float s = 0.0f, dlds;
+            for (int j = 0; j < n; j++) s += p[row + j] * h[row + j];
+            loss += bp_bdfa_align_loss(kind, s, &dlds);
+            for (int j = 0; j < n; j++) hs[row + j] = dlds * h[row + j];
+        }
+        loss_out[r] = (float)loss;
+    }
+    return BP_OK;
+}
+
+static bp_status cpu_recon_error(bp_backend *be, int R, int B, int n, bp_recon kind,
+                                 const float *g, const float *x, float *eps, float *loss_out)
+{
+    size_t per_run = (size_t)B * n;
+    for (int r = 0; r < R; r++) {
+        double loss = 0.0;
+        for (size_t i = r * per_run; i < (r + 1) * per_run; i++)
+            loss += bp_recon_elem(kind, g[i], x[i], &eps[i]);
+        loss_out[r] = (float)loss;
+    }
+    return BP_OK;
+}
+
+static bp_status cpu_gather(bp_backend *be, int R, int B, int dim, const uint8_t *pixels,
+                            const uint8_t *labels_all, const int32_t *idx, size_t idx_stride,
+                            float *x, int32_t *labels)
+{
+    const float scale = 1.0f / 255.0f;
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < B; i++) {
+            size_t s = (size_t)idx[r * idx_stride + i];
+            const uint8_t *src = pixels + s * dim;
+            float *dst = x + ((size_t)r * B + i) * dim;
+            for (int j = 0; j < dim; j++) dst[j] = (float)src[j] * scale;
+            labels[(size_t)r * B + i] = labels_all[s];
+        }
+    return BP_OK;
+}
+
+static bp_status cpu_adam_step(bp_backend *be, size_t n, float *param, const float *grad,
+                               float *m, float *v, const bp_adam_hyper *hp)
+{
+    for (size_t i = 0; i < n; i++) bp_adam_elem(&param[i], grad[i], &m[i], &v[i], hp);
+    return BP_OK;
+}
+
+static bp_status cpu_sgd_step(bp_backend *be, size_t n, float *param, const float *grad,
+                              float *vel, float lr, float momentum)
+{
+    for (size_t i = 0; i < n; i++)
+        bp_sgd_elem(&param[i], grad[i], vel ? &vel[i] : NULL, lr, momentum);
+    return BP_OK;
+}
+
+static const bp_backend_ops cpu_ops = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .sync = cpu_sync,
+    .gemm = cpu_gemm,
+    .bias_act = cpu_bias_act,
+    .act_grad_mul = cpu_act_grad_mul,
+    .output_error = cpu_output_error,
+    .col_sum = cpu_col_sum,
+    .make_target = cpu_make_target,
+    .bdfa_align = cpu_bdfa_align,
+    .recon_error = cpu_recon_error,
+    .gather = cpu_gather,
+    .adam_step = cpu_adam_step,
+    .sgd_step = cpu_sgd_step,
+};
+
+bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err)
+{
+    if (threads < 0)
+        return bp_fail(err, BP_ERR_ARG, "cpu backend: threads = %d must be >= 0", threads);
+    bp_backend *be = calloc(1, sizeof *be);
+    if (!be) return bp_fail(err, BP_ERR_NOMEM, "cpu backend: out of memory");
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    openblas_set_num_threads(threads);
+    be->ops = &cpu_ops;
+    be->device = BP_DEVICE_CPU;
+    *out = be;
+    return BP_OK;
+}

@@ -1,0 +1,31 @@
+/* Shared pieces of the command-line front end. */
+#ifndef BIOPP_CLI_H
+#define BIOPP_CLI_H
+
+#include "biopp/config.h"
+#include "biopp/train.h"
+
+#define BP_MAX_SETS 64
+
+int cmd_train(int argc, char **argv);
+
+/* Progress display on stderr: a bar with ETA when stderr is a terminal,
+ * otherwise nothing per step (one line per epoch comes from print_epoch). */
+typedef struct {
+    int tty;
+    double epoch_start;
+    char label[96];
+    int epochs;
+} bp_progress;
+
+void progress_init(bp_progress *p, const char *label, int epochs);
+void progress_step(void *user, int epoch, int step, int steps);
+void progress_clear(bp_progress *p);
+void print_epoch(const char *label, int epochs, const bp_epoch_metrics *m);
+
+double cli_now(void);
+
+/* Loads the data set a config names (data_dir or $BIOPP_DATA_DIR). */
+int cli_load_dataset(const bp_config *cfg, bp_dataset *ds);
+
+#endif

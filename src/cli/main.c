@@ -1,0 +1,41 @@
+/* biopp: one binary, one subcommand per file in src/cli/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define BIOPP_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "biopp " BIOPP_VERSION " - biologically plausible learning rules (BP, FA, DFA, BFA, BDFA)\n"
+            "\n"
+            "usage: biopp <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  train   train one run:      biopp train --config FILE [--set key=value]... [--out DIR]\n"
+            "\n"
+            "`biopp <command> --help` describes each command. Config keys: docs/CONFIG.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("biopp %s\n", BIOPP_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    fprintf(stderr, "biopp: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,173 @@
+/* biopp train: one run, optionally written to a run directory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "biopp/data.h"
+#include "biopp/fsutil.h"
+#include "biopp/report.h"
+#include "biopp/runner.h"
+#include "cli.h"
+
+static void train_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: biopp train --config FILE [--set key=value]... [--out DIR] [--resume]\n"
+            "\n"
+            "Trains one network with the rule and settings of FILE (an INI file; every key\n"
+            "is in docs/CONFIG.md). --set overrides any key (repeatable).\n"
+            "\n"
+            "  --config FILE     the config to train (required)\n"
+            "  --set key=value   override one key, e.g. --set rule=bfa --set hidden=2x400\n"
+            "  --out DIR         write DIR/config.ini, metrics.jsonl, final.json, checkpoint.bin\n"
+            "  --resume          continue the run in DIR from its last checkpoint\n"
+            "  -h, --help        this text\n"
+            "\n"
+            "Exit status: 0 done, 1 error, 3 diverged (NaN/Inf loss), 130 interrupted.\n");
+}
+
+int cli_load_dataset(const bp_config *cfg, bp_dataset *ds)
+{
+    char dir[1024];
+    bp_error err = {0};
+    bp_data_dir_resolve(cfg->data_dir, dir, sizeof dir);
+    if (bp_dataset_load(cfg->dataset, dir, ds, &err)) {
+        fprintf(stderr, "biopp: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* Refuses to mix two different runs in one directory. */
+static int check_out_dir(const char *out, const bp_config *cfg, int resume)
+{
+    char path[4096];
+    bp_run_path(path, sizeof path, out, "config.ini");
+    if (!bp_file_exists(path)) return 0;
+    if (!resume) {
+        fprintf(stderr,
+                "biopp: %s already holds a run (config.ini exists); use --resume to continue "
+                "it, or choose another --out\n",
+                out);
+        return 1;
+    }
+    bp_config old;
+    bp_error err = {0};
+    bp_config_defaults(&old);
+    if (bp_config_load(&old, path, &err)) {
+        fprintf(stderr, "biopp: cannot resume: %s\n", err.msg);
+        return 1;
+    }
+    old.epochs = cfg->epochs; /* extending a run is allowed */
+    old.checkpoint_every = cfg->checkpoint_every;
+    if (memcmp(&old, cfg, sizeof old) != 0) {
+        fprintf(stderr, "biopp: cannot resume: the config differs from %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    bp_progress bar;
+    int epochs;
+} train_ui;
+
+static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
+{
+    train_ui *ui = user;
+    progress_clear(&ui->bar);
+    print_epoch("train", ui->epochs, m);
+}
+
+static void progress(void *user, int epoch, int step, int steps)
+{
+    train_ui *ui = user;
+    progress_step(&ui->bar, epoch, step, steps);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    const char *config = NULL, *out = NULL, *sets[BP_MAX_SETS];
+    int nsets = 0, resume = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            train_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--config") && i + 1 < argc) {
+            config = argv[++i];
+        } else if (!strcmp(a, "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--set") && i + 1 < argc && nsets < BP_MAX_SETS) {
+            sets[nsets++] = argv[++i];
+        } else if (!strcmp(a, "--resume")) {
+            resume = 1;
+        } else {
+            fprintf(stderr, "biopp train: unexpected argument '%s'\n\n", a);
+            train_usage(stderr);
+            return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "biopp train: --config FILE is required\n\n");
+        train_usage(stderr);
+        return 2;
+    }
+    bp_config cfg;
+    bp_error err = {0};
+    bp_config_defaults(&cfg);
+    if (bp_config_load(&cfg, config, &err)) goto config_error;
+    for (int i = 0; i < nsets; i++)
+        if (bp_config_override(&cfg, sets[i], &err)) goto config_error;
+    if (bp_config_validate(&cfg, &err)) goto config_error;
+    if (out && check_out_dir(out, &cfg, resume)) return 1;
+
+    bp_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    if (cli_load_dataset(&cfg, &ds)) return 1;
+
+    char hidden[128];
+    bp_format_hidden(cfg.n_hidden, cfg.hidden, hidden, sizeof hidden);
+    fprintf(stderr, "biopp train: %s %s %s, %s, %d epochs, batch %d, %s lr %g, seed %llu, %s\n",
+            cfg.dataset, bp_rule_name(cfg.rule), hidden, bp_act_name(cfg.activation),
+            cfg.epochs, cfg.batch, bp_optimizer_name(cfg.optimizer), cfg.lr,
+            (unsigned long long)cfg.seed, bp_device_name(cfg.device));
+
+    train_ui ui = {.epochs = cfg.epochs};
+    progress_init(&ui.bar, "train", cfg.epochs);
+    const char *dirs[1] = {out};
+    bp_install_stop_handlers();
+    bp_runner_opts opts = {
+        .dirs = out ? dirs : NULL,
+        .resume = resume,
+        .stop = &bp_stop_requested,
+        .progress = progress,
+        .on_epoch = on_epoch,
+        .user = &ui,
+    };
+    int diverged = 0;
+    uint64_t seed = cfg.seed;
+    bp_status rc = bp_run_group(&cfg, &seed, 1, &ds, &opts, &diverged, &err);
+    progress_clear(&ui.bar);
+    bp_dataset_free(&ds);
+    if (rc == BP_ERR_INTERRUPTED) {
+        fprintf(stderr, "biopp train: %s\n", err.msg);
+        return 130;
+    }
+    if (rc) {
+        fprintf(stderr, "biopp train: %s\n", err.msg);
+        return 1;
+    }
+    if (diverged) {
+        fprintf(stderr,
+                "biopp train: the loss became NaN/Inf: the run diverged (try a smaller lr)%s%s\n",
+                out ? "; recorded in " : "", out ? out : "");
+        return 3;
+    }
+    if (out) fprintf(stderr, "biopp train: results in %s/final.json\n", out);
+    return 0;
+
+config_error:
+    fprintf(stderr, "biopp train: %s\n", err.msg);
+    return 1;
+}

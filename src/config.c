@@ -1,0 +1,1035 @@
+/* Run configuration: defaults, the key table, INI reading (libinih), --set
+ * overrides, validation and writing. docs/CONFIG.md documents every key.
+ *
+ * Everything key-specific lives in one table (`keys` below): section, name,
+ * kind, where the value lives in bp_config, its range and the hint shown in
+ * error messages. Parsing (set), formatting (get / write) and validation are
+ * generic over that table.
+ *
+ * INI dialect (what bp_config_load accepts):
+ *   - `[section]` headers; `key = value` (or `key: value`) lines;
+ *   - comments: a line whose first non-blank character is `;` or `#`, and
+ *     inline comments that start with `;` or `#` preceded by whitespace;
+ *   - leading whitespace on any line is ignored (there are no continuation
+ *     lines), as is surrounding whitespace of keys and values;
+ *   - keys before the first section header are accepted and matched by name
+ *     alone (key names are unique across sections), like --set;
+ *   - a key set twice in one file is an error;
+ *   - a value containing ',' is an error (lists belong to `biopp sweep`).
+ * inih reads the lines; a reader callback in front of it counts lines (so
+ * every error names file:line), strips comments, checks section names and
+ * handles lines longer than inih's line buffer (a long data_dir). */
+#include "biopp/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#define VALUE_MAX 2048   /* longest value accepted (data_dir holds 1023) */
+#define WIDTH_MAX 1000000
+
+/* ------------------------------------------------------------------------ */
+/* Enum names                                                               */
+
+typedef struct {
+    const char *name;
+    int value;
+} enum_val;
+
+static const enum_val dataset_vals[] = {
+    {"mnist", 0}, {"fashion-mnist", 0}, {"kmnist", 0}, {"cifar10", 0}, {NULL, 0}};
+static const enum_val act_vals[] = {
+    {"tanh", BP_ACT_TANH}, {"relu", BP_ACT_RELU}, {"sigmoid", BP_ACT_SIGMOID}, {NULL, 0}};
+static const enum_val output_vals[] = {
+    {"sigmoid_bce", BP_OUT_SIGMOID_BCE}, {"softmax_ce", BP_OUT_SOFTMAX_CE}, {NULL, 0}};
+static const enum_val init_vals[] = {
+    {"uniform", BP_INIT_UNIFORM}, {"paper_code", BP_INIT_PAPER_CODE}, {NULL, 0}};
+static const enum_val rule_vals[] = {
+    {"bp", BP_RULE_BP},   {"fa", BP_RULE_FA},     {"dfa", BP_RULE_DFA},
+    {"bfa", BP_RULE_BFA}, {"bdfa", BP_RULE_BDFA}, {NULL, 0}};
+static const enum_val bdfa_loss_vals[] = {
+    {"one_minus_sigmoid", BP_BDFA_ONE_MINUS_SIGMOID},
+    {"neg_log_sigmoid", BP_BDFA_NEG_LOG_SIGMOID},
+    {NULL, 0}};
+static const enum_val bdfa_target_vals[] = {
+    {"mix", BP_TARGET_MIX}, {"paper_code", BP_TARGET_PAPER_CODE}, {NULL, 0}};
+static const enum_val recon_vals[] = {
+    {"identity", BP_RECON_IDENTITY}, {"sigmoid_bce", BP_RECON_SIGMOID_BCE}, {NULL, 0}};
+static const enum_val optimizer_vals[] = {
+    {"sgd", BP_OPT_SGD}, {"adam", BP_OPT_ADAM}, {NULL, 0}};
+static const enum_val reduce_vals[] = {
+    {"mean", BP_REDUCE_MEAN}, {"sum", BP_REDUCE_SUM}, {NULL, 0}};
+static const enum_val device_vals[] = {
+    {"cpu", BP_DEVICE_CPU}, {"cuda", BP_DEVICE_CUDA}, {NULL, 0}};
+static const enum_val precision_vals[] = {
+    {"fp32", BP_PREC_FP32}, {"tf32", BP_PREC_TF32}, {NULL, 0}};
+
+static const char *enum_name(const enum_val *v, int x)
+{
+    for (; v->name; v++)
+        if (v->value == x)
+            return v->name;
+    return NULL;
+}
+
+static const char *known(const char *s) { return s ? s : "unknown"; }
+
+const char *bp_act_name(bp_act a)
+{
+    return a == BP_ACT_IDENTITY ? "identity" : known(enum_name(act_vals, (int)a));
+}
+const char *bp_output_name(bp_output o) { return known(enum_name(output_vals, (int)o)); }
+const char *bp_rule_name(bp_rule_id r) { return known(enum_name(rule_vals, (int)r)); }
+const char *bp_optimizer_name(bp_optimizer o) { return known(enum_name(optimizer_vals, (int)o)); }
+const char *bp_reduce_name(bp_reduce r) { return known(enum_name(reduce_vals, (int)r)); }
+const char *bp_init_name(bp_init i) { return known(enum_name(init_vals, (int)i)); }
+const char *bp_bdfa_loss_name(bp_bdfa_loss l) { return known(enum_name(bdfa_loss_vals, (int)l)); }
+const char *bp_bdfa_target_name(bp_bdfa_target t)
+{
+    return known(enum_name(bdfa_target_vals, (int)t));
+}
+const char *bp_recon_name(bp_recon r) { return known(enum_name(recon_vals, (int)r)); }
+const char *bp_device_name(bp_device d) { return known(enum_name(device_vals, (int)d)); }
+const char *bp_precision_name(bp_precision p) { return known(enum_name(precision_vals, (int)p)); }
+
+/* ------------------------------------------------------------------------ */
+/* The key table                                                            */
+
+typedef enum {
+    K_INT,         /* int, range imin..imax */
+    K_U64,         /* uint64_t */
+    K_DOUBLE,      /* double, finite, range dmin..dmax (open or closed ends) */
+    K_FEEDBACK_LR, /* double > 0, or "same" stored as -1 */
+    K_ENUM,        /* C enum (compatible with unsigned int), names in vals */
+    K_CHOICE,      /* char[size] holding one of the names in vals */
+    K_STRING,      /* char[size], any text */
+    K_HIDDEN       /* n_hidden + hidden[] */
+} key_kind;
+
+typedef struct {
+    const char *section;
+    const char *name;
+    key_kind kind;
+    size_t off;              /* offset of the field in bp_config */
+    size_t size;             /* K_CHOICE, K_STRING: buffer size */
+    long long imin, imax;    /* K_INT */
+    double dmin, dmax;       /* K_DOUBLE */
+    bool min_open, max_open; /* K_DOUBLE: exclusive ends */
+    const enum_val *vals;    /* K_ENUM, K_CHOICE */
+    const char *expect;      /* hint for error messages (numbers) */
+} key_def;
+
+/* The _Generic in each macro makes a field of the wrong C type a compile
+ * error rather than a silent misread. Enums are compatible with unsigned int
+ * (GCC, Clang: no negative enumerators). */
+#define OFF(type, f) _Generic(((bp_config *)0)->f, type: offsetof(bp_config, f))
+#define K_INT_(sec, f, lo, hi, hint) \
+    {.section = sec, .name = #f, .kind = K_INT, .off = OFF(int, f), .imin = lo, .imax = hi, \
+     .expect = hint}
+#define K_DBL_(sec, f, lo, lo_open, hi, hi_open, hint)                                     \
+    {.section = sec, .name = #f, .kind = K_DOUBLE, .off = OFF(double, f), .dmin = lo,      \
+     .dmax = hi, .min_open = lo_open, .max_open = hi_open, .expect = hint}
+#define K_ENUM_(sec, f, values) \
+    {.section = sec, .name = #f, .kind = K_ENUM, .off = OFF(unsigned int, f), .vals = values}
+
+static const key_def keys[] = {
+    /* [data] */
+    {.section = "data", .name = "dataset", .kind = K_CHOICE, .off = OFF(char *, dataset),
+     .size = sizeof(((bp_config *)0)->dataset), .vals = dataset_vals},
+    {.section = "data", .name = "data_dir", .kind = K_STRING, .off = OFF(char *, data_dir),
+     .size = sizeof(((bp_config *)0)->data_dir), .expect = "a directory path, or empty"},
+    K_INT_("data", train_size, 1, INT_MAX, "a positive integer such as 50000"),
+    /* [model] */
+    {.section = "model", .name = "hidden", .kind = K_HIDDEN, .off = OFF(int, n_hidden)},
+    K_ENUM_("model", activation, act_vals),
+    K_ENUM_("model", output, output_vals),
+    K_ENUM_("model", init, init_vals),
+    /* [rule] */
+    K_ENUM_("rule", rule, rule_vals),
+    K_DBL_("rule", alpha, 0.0, false, HUGE_VAL, false, "a number >= 0 such as 0.25"),
+    K_ENUM_("rule", bdfa_loss, bdfa_loss_vals),
+    K_ENUM_("rule", bdfa_target, bdfa_target_vals),
+    K_ENUM_("rule", recon, recon_vals),
+    /* [optimizer] */
+    K_ENUM_("optimizer", optimizer, optimizer_vals),
+    K_DBL_("optimizer", lr, 0.0, true, HUGE_VAL, false, "a positive number such as 1e-4"),
+    {.section = "optimizer", .name = "feedback_lr", .kind = K_FEEDBACK_LR,
+     .off = OFF(double, feedback_lr), .dmin = 0.0, .dmax = HUGE_VAL, .min_open = true,
+     .expect = "a positive number such as 5e-5, or 'same' to use lr"},
+    K_DBL_("optimizer", momentum, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.9"),
+    K_DBL_("optimizer", beta1, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.9"),
+    K_DBL_("optimizer", beta2, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.999"),
+    K_DBL_("optimizer", adam_eps, 0.0, true, HUGE_VAL, false, "a positive number such as 1e-8"),
+    K_ENUM_("optimizer", grad_reduce, reduce_vals),
+    /* [train] */
+    K_INT_("train", batch, 1, INT_MAX, "a positive integer such as 128"),
+    K_INT_("train", epochs, 0, INT_MAX, "an integer >= 0 such as 300"),
+    {.section = "train", .name = "seed", .kind = K_U64, .off = OFF(uint64_t, seed),
+     .expect = "an integer in 0..18446744073709551615"},
+    K_INT_("train", threads, 0, INT_MAX, "an integer >= 0; 0 = all cores"),
+    K_ENUM_("train", device, device_vals),
+    K_ENUM_("train", precision, precision_vals),
+    K_INT_("train", eval_batch, 1, INT_MAX, "a positive integer such as 1000"),
+    K_INT_("train", checkpoint_every, 0, INT_MAX, "an integer >= 0; 0 = only at the end"),
+};
+#define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
+
+static const char *const sections[] = {"data", "model", "rule", "optimizer", "train"};
+#define N_SECTIONS ((int)(sizeof sections / sizeof sections[0]))
+
+int bp_config_key_count(void) { return N_KEYS; }
+
+const char *bp_config_key_name(int i) { return i >= 0 && i < N_KEYS ? keys[i].name : NULL; }
+
+static const key_def *find_key(const char *name)
+{
+    for (int i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+const char *bp_config_key_section(const char *key)
+{
+    const key_def *k = key ? find_key(key) : NULL;
+    return k ? k->section : NULL;
+}
+
+static bool is_section(const char *s)
+{
+    for (int i = 0; i < N_SECTIONS; i++)
+        if (strcmp(sections[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* Field access through the table's offsets. */
+#define FIELD(cfg, k, type) ((type *)((char *)(cfg) + (k)->off))
+#define CFIELD(cfg, k, type) ((const type *)((const char *)(cfg) + (k)->off))
+
+/* ------------------------------------------------------------------------ */
+/* Small text helpers                                                       */
+
+/* Appends printf output to buf (always NUL-terminated, truncates). */
+static void append(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t len = strnlen(buf, size);
+    if (len + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, size - len, fmt, ap);
+    va_end(ap);
+}
+
+static void list_enum(const enum_val *v, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    append(buf, size, "one of: ");
+    for (const enum_val *p = v; p->name; p++)
+        append(buf, size, "%s%s", p == v ? "" : ", ", p->name);
+}
+
+static void list_keys(const char *section, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    bool first = true;
+    for (int i = 0; i < N_KEYS; i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        append(buf, size, "%s%s", first ? "" : ", ", keys[i].name);
+        first = false;
+    }
+}
+
+static void list_all_keys(char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int s = 0; s < N_SECTIONS; s++) {
+        char one[512];
+        list_keys(sections[s], one, sizeof one);
+        append(buf, size, "%s[%s] %s", s ? "; " : "", sections[s], one);
+    }
+}
+
+static void list_sections(char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int s = 0; s < N_SECTIONS; s++)
+        append(buf, size, "%s[%s]", s ? ", " : "", sections[s]);
+}
+
+/* Copies s without surrounding whitespace into out; false if it does not fit. */
+static bool trim_copy(const char *s, size_t n, char *out, size_t size)
+{
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= size)
+        return false;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Number parsing: the whole string must be consumed                         */
+
+typedef enum { NUM_OK, NUM_BAD, NUM_NONFINITE, NUM_RANGE } num_result;
+
+static num_result parse_ll(const char *s, long long *out)
+{
+    if (!*s || isspace((unsigned char)*s))
+        return NUM_BAD;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end)
+        return NUM_BAD;
+    if (errno == ERANGE)
+        return NUM_RANGE;
+    *out = v;
+    return NUM_OK;
+}
+
+static num_result parse_u64(const char *s, uint64_t *out)
+{
+    if (*s == '+')
+        s++;
+    if (!isdigit((unsigned char)*s)) /* also rejects '-', which strtoull would wrap */
+        return NUM_BAD;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return NUM_BAD;
+    if (errno == ERANGE || v > UINT64_MAX)
+        return NUM_RANGE;
+    *out = (uint64_t)v;
+    return NUM_OK;
+}
+
+static num_result parse_double(const char *s, double *out)
+{
+    if (!*s || isspace((unsigned char)*s))
+        return NUM_BAD;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end)
+        return NUM_BAD;
+    if (!isfinite(v))
+        return NUM_NONFINITE;
+    if (errno == ERANGE) /* underflow to (near) zero: refuse rather than round */
+        return NUM_RANGE;
+    *out = v;
+    return NUM_OK;
+}
+
+/* Shortest of %.15g / %.16g / %.17g that reads back to exactly x. */
+static void format_double(double x, char *buf, size_t size)
+{
+    char tmp[64];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, x);
+        if (prec == 17 || strtod(tmp, NULL) == x)
+            break;
+    }
+    snprintf(buf, size, "%s", tmp);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hidden layer widths                                                      */
+
+static const char hidden_forms[] = "forms: 800, 2x800 (2 layers of 800), 800-400 (per layer)";
+
+/* Reads decimal digits at *p (no sign); returns the count of digits. The
+ * value saturates above WIDTH_MAX so it cannot overflow. */
+static int read_digits(const char **p, long *out)
+{
+    long v = 0;
+    int n = 0;
+    while (isdigit((unsigned char)**p)) {
+        if (v <= WIDTH_MAX)
+            v = v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    *out = v;
+    return n;
+}
+
+bp_status bp_parse_hidden(const char *text, int *n_hidden, int hidden[BP_MAX_HIDDEN],
+                          bp_error *err)
+{
+    if (!text || !n_hidden || !hidden)
+        return bp_fail(err, BP_ERR_ARG, "bp_parse_hidden: NULL argument");
+    if (!*text)
+        return bp_fail(err, BP_ERR_CONFIG, "hidden = '': empty (%s)", hidden_forms);
+    int w[BP_MAX_HIDDEN] = {0};
+    int n = 0;
+    const char *p = text;
+    long a;
+    if (!read_digits(&p, &a))
+        return bp_fail(err, BP_ERR_CONFIG, "hidden = '%s': expected a number at the start (%s)",
+                       text, hidden_forms);
+    if (*p == 'x') {
+        long width;
+        p++;
+        if (!read_digits(&p, &width))
+            return bp_fail(err, BP_ERR_CONFIG, "hidden = '%s': expected a width after 'x' (%s)",
+                           text, hidden_forms);
+        if (*p)
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "hidden = '%s': unexpected '%c' after '%.*s' (%s)", text, *p,
+                           (int)(p - text), text, hidden_forms);
+        if (a < 1 || a > BP_MAX_HIDDEN)
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "hidden = '%s': number of layers must be 1..%d (%s)", text,
+                           BP_MAX_HIDDEN, hidden_forms);
+        if (width < 1 || width > WIDTH_MAX)
+            return bp_fail(err, BP_ERR_CONFIG, "hidden = '%s': widths must be 1..%d", text,
+                           WIDTH_MAX);
+        n = (int)a;
+        for (int i = 0; i < n; i++)
+            w[i] = (int)width;
+    } else {
+        for (;;) {
+            if (a < 1 || a > WIDTH_MAX)
+                return bp_fail(err, BP_ERR_CONFIG, "hidden = '%s': widths must be 1..%d", text,
+                               WIDTH_MAX);
+            if (n == BP_MAX_HIDDEN)
+                return bp_fail(err, BP_ERR_CONFIG, "hidden = '%s': more than %d hidden layers",
+                               text, BP_MAX_HIDDEN);
+            w[n++] = (int)a;
+            if (!*p)
+                break;
+            if (*p != '-')
+                return bp_fail(err, BP_ERR_CONFIG,
+                               "hidden = '%s': unexpected '%c' after '%.*s' (%s)", text, *p,
+                               (int)(p - text), text, hidden_forms);
+            p++;
+            if (!read_digits(&p, &a))
+                return bp_fail(err, BP_ERR_CONFIG,
+                               "hidden = '%s': expected a width after '-' (%s)", text,
+                               hidden_forms);
+        }
+    }
+    *n_hidden = n;
+    memcpy(hidden, w, sizeof w); /* unused entries zero: the struct stays canonical */
+    return BP_OK;
+}
+
+void bp_format_hidden(int n_hidden, const int *hidden, char *buf, size_t size)
+{
+    if (!buf || size == 0)
+        return;
+    buf[0] = '\0';
+    if (!hidden || n_hidden <= 0)
+        return;
+    if (n_hidden > BP_MAX_HIDDEN)
+        n_hidden = BP_MAX_HIDDEN;
+    bool equal = true;
+    for (int i = 1; i < n_hidden; i++)
+        equal = equal && hidden[i] == hidden[0];
+    if (equal) {
+        snprintf(buf, size, "%dx%d", n_hidden, hidden[0]);
+        return;
+    }
+    for (int i = 0; i < n_hidden; i++)
+        append(buf, size, "%s%d", i ? "-" : "", hidden[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Defaults                                                                 */
+
+void bp_config_defaults(bp_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->dataset, sizeof cfg->dataset, "mnist");
+    cfg->data_dir[0] = '\0';
+    cfg->train_size = 50000;
+    cfg->n_hidden = 1;
+    cfg->hidden[0] = 800;
+    cfg->activation = BP_ACT_TANH;
+    cfg->output = BP_OUT_SIGMOID_BCE;
+    cfg->init = BP_INIT_UNIFORM;
+    cfg->rule = BP_RULE_BP;
+    cfg->alpha = 0.0;
+    cfg->bdfa_loss = BP_BDFA_ONE_MINUS_SIGMOID;
+    cfg->bdfa_target = BP_TARGET_MIX;
+    cfg->recon = BP_RECON_IDENTITY;
+    cfg->optimizer = BP_OPT_ADAM;
+    cfg->lr = 1e-4;
+    cfg->feedback_lr = -1.0;
+    cfg->momentum = 0.0;
+    cfg->beta1 = 0.9;
+    cfg->beta2 = 0.999;
+    cfg->adam_eps = 1e-8;
+    cfg->grad_reduce = BP_REDUCE_MEAN;
+    cfg->batch = 128;
+    cfg->epochs = 300;
+    cfg->seed = 1;
+    cfg->threads = 0;
+    cfg->device = BP_DEVICE_CPU;
+    cfg->precision = BP_PREC_FP32;
+    cfg->eval_batch = 1000;
+    cfg->checkpoint_every = 10;
+}
+
+double bp_config_feedback_lr(const bp_config *cfg)
+{
+    return cfg->feedback_lr < 0 ? cfg->lr : cfg->feedback_lr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Set / get one key                                                        */
+
+static bp_status bad_value(bp_error *err, const char *where, const key_def *k, const char *v,
+                           const char *what)
+{
+    return bp_fail(err, BP_ERR_CONFIG, "%s: %s = '%s': %s (expected %s)", where, k->name, v, what,
+                   k->expect);
+}
+
+static const char *num_problem(num_result r, bool integer)
+{
+    switch (r) {
+    case NUM_OK: break;
+    case NUM_BAD: return integer ? "not an integer" : "not a number";
+    case NUM_NONFINITE: return "not a finite number";
+    case NUM_RANGE: return "out of range";
+    }
+    return "out of range";
+}
+
+static bool in_range(const key_def *k, double v)
+{
+    bool lo = k->min_open ? v > k->dmin : v >= k->dmin;
+    bool hi = k->max_open ? v < k->dmax : v <= k->dmax;
+    return lo && hi;
+}
+
+/* Parses v (trimmed, not a list) into a local and stores it only when valid,
+ * so cfg is unchanged on failure. */
+static bp_status parse_value(bp_config *cfg, const key_def *k, const char *v, const char *where,
+                             bp_error *err)
+{
+    switch (k->kind) {
+    case K_INT: {
+        long long x = 0;
+        num_result r = parse_ll(v, &x);
+        if (r == NUM_OK && (x < k->imin || x > k->imax))
+            r = NUM_RANGE;
+        if (r != NUM_OK)
+            return bad_value(err, where, k, v, num_problem(r, true));
+        *FIELD(cfg, k, int) = (int)x;
+        return BP_OK;
+    }
+    case K_U64: {
+        uint64_t x = 0;
+        num_result r = parse_u64(v, &x);
+        if (r != NUM_OK)
+            return bad_value(err, where, k, v, num_problem(r, true));
+        *FIELD(cfg, k, uint64_t) = x;
+        return BP_OK;
+    }
+    case K_FEEDBACK_LR:
+        if (strcmp(v, "same") == 0) {
+            *FIELD(cfg, k, double) = -1.0;
+            return BP_OK;
+        }
+        /* fall through */
+    case K_DOUBLE: {
+        double x = 0;
+        num_result r = parse_double(v, &x);
+        if (r == NUM_OK && !in_range(k, x))
+            r = NUM_RANGE;
+        if (r != NUM_OK)
+            return bad_value(err, where, k, v, num_problem(r, false));
+        *FIELD(cfg, k, double) = x;
+        return BP_OK;
+    }
+    case K_ENUM:
+    case K_CHOICE: {
+        const enum_val *e = k->vals;
+        while (e->name && strcmp(e->name, v) != 0)
+            e++;
+        if (!e->name) {
+            char allowed[256];
+            list_enum(k->vals, allowed, sizeof allowed);
+            return bp_fail(err, BP_ERR_CONFIG, "%s: %s = '%s': unknown value (expected %s)", where,
+                           k->name, v, allowed);
+        }
+        if (k->kind == K_ENUM) {
+            *FIELD(cfg, k, unsigned int) = (unsigned int)e->value;
+        } else {
+            char *dst = FIELD(cfg, k, char);
+            memset(dst, 0, k->size);
+            memcpy(dst, e->name, strlen(e->name));
+        }
+        return BP_OK;
+    }
+    case K_STRING: {
+        size_t len = strlen(v);
+        if (len >= k->size)
+            return bp_fail(err, BP_ERR_CONFIG, "%s: %s: value too long (%zu characters, at most %zu)",
+                           where, k->name, len, k->size - 1);
+        char *dst = FIELD(cfg, k, char);
+        memset(dst, 0, k->size);
+        memcpy(dst, v, len);
+        return BP_OK;
+    }
+    case K_HIDDEN: {
+        int n = 0, w[BP_MAX_HIDDEN];
+        bp_status st = bp_parse_hidden(v, &n, w, err);
+        if (st != BP_OK) {
+            if (err)
+                bp_fail_context(err, "%s", where);
+            return st;
+        }
+        cfg->n_hidden = n;
+        memcpy(cfg->hidden, w, sizeof cfg->hidden);
+        return BP_OK;
+    }
+    }
+    return bp_fail(err, BP_ERR_ARG, "%s: %s: internal error: bad key kind", where, k->name);
+}
+
+/* Finds the key, checking it belongs to section ("" = any). */
+static bp_status lookup(const char *section, const char *key, const char *where,
+                        const key_def **out, bp_error *err)
+{
+    char list[800];
+    if (*section && !is_section(section)) {
+        list_sections(list, sizeof list);
+        return bp_fail(err, BP_ERR_CONFIG, "%s: unknown section [%s] (valid sections: %s)", where,
+                       section, list);
+    }
+    const key_def *k = find_key(key);
+    if (!k) {
+        if (*section) {
+            list_keys(section, list, sizeof list);
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "%s: unknown key '%s' in [%s] (valid keys in [%s]: %s)", where, key,
+                           section, section, list);
+        }
+        list_all_keys(list, sizeof list);
+        return bp_fail(err, BP_ERR_CONFIG, "%s: unknown key '%s' (valid keys: %s)", where, key,
+                       list);
+    }
+    if (*section && strcmp(section, k->section) != 0)
+        return bp_fail(err, BP_ERR_CONFIG, "%s: key '%s' belongs in [%s], not [%s]", where, key,
+                       k->section, section);
+    *out = k;
+    return BP_OK;
+}
+
+bp_status bp_config_set_at(bp_config *cfg, const char *section, const char *key,
+                           const char *value, const char *where, bp_error *err)
+{
+    if (!where)
+        where = "config";
+    if (!cfg || !key || !value)
+        return bp_fail(err, BP_ERR_ARG, "%s: bp_config_set: NULL argument", where);
+    const key_def *k = NULL;
+    bp_status st = lookup(section ? section : "", key, where, &k, err);
+    if (st != BP_OK)
+        return st;
+    char v[VALUE_MAX];
+    if (!trim_copy(value, strlen(value), v, sizeof v))
+        return bp_fail(err, BP_ERR_CONFIG, "%s: %s: value too long (%zu characters)", where, key,
+                       strlen(value));
+    if (strchr(v, ','))
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: %s = '%s': a list of values; lists are for `biopp sweep` "
+                       "(a config file or --set takes one value)",
+                       where, key, v);
+    return parse_value(cfg, k, v, where, err);
+}
+
+bp_status bp_config_set(bp_config *cfg, const char *key, const char *value, const char *where,
+                        bp_error *err)
+{
+    return bp_config_set_at(cfg, "", key, value, where, err);
+}
+
+bp_status bp_config_override(bp_config *cfg, const char *assignment, bp_error *err)
+{
+    if (!cfg || !assignment)
+        return bp_fail(err, BP_ERR_ARG, "--set: NULL argument");
+    const char *eq = strchr(assignment, '=');
+    if (!eq)
+        return bp_fail(err, BP_ERR_CONFIG, "--set '%s': expected key=value (for example --set lr=1e-3)",
+                       assignment);
+    char key[64];
+    if (!trim_copy(assignment, (size_t)(eq - assignment), key, sizeof key))
+        return bp_fail(err, BP_ERR_CONFIG, "--set '%s': unknown key", assignment);
+    if (!*key)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "--set '%s': missing key before '=' (for example --set lr=1e-3)", assignment);
+    return bp_config_set_at(cfg, "", key, eq + 1, "--set", err);
+}
+
+static bp_status format_value(const bp_config *cfg, const key_def *k, char *buf, size_t size,
+                              bp_error *err)
+{
+    char tmp[VALUE_MAX];
+    switch (k->kind) {
+    case K_INT:
+        snprintf(tmp, sizeof tmp, "%d", *CFIELD(cfg, k, int));
+        break;
+    case K_U64:
+        snprintf(tmp, sizeof tmp, "%" PRIu64, *CFIELD(cfg, k, uint64_t));
+        break;
+    case K_FEEDBACK_LR:
+        if (*CFIELD(cfg, k, double) < 0) {
+            snprintf(tmp, sizeof tmp, "same");
+            break;
+        }
+        /* fall through */
+    case K_DOUBLE:
+        format_double(*CFIELD(cfg, k, double), tmp, sizeof tmp);
+        break;
+    case K_ENUM: {
+        unsigned int x = *CFIELD(cfg, k, unsigned int);
+        const char *name = enum_name(k->vals, (int)x);
+        if (name)
+            snprintf(tmp, sizeof tmp, "%s", name);
+        else /* invalid in the struct: a number, which set rejects */
+            snprintf(tmp, sizeof tmp, "%u", x);
+        break;
+    }
+    case K_CHOICE:
+    case K_STRING: {
+        const char *s = CFIELD(cfg, k, char);
+        size_t len = strnlen(s, k->size);
+        if (len == k->size)
+            return bp_fail(err, BP_ERR_CONFIG, "%s: not NUL-terminated", k->name);
+        memcpy(tmp, s, len + 1);
+        break;
+    }
+    case K_HIDDEN:
+        if (cfg->n_hidden < 1 || cfg->n_hidden > BP_MAX_HIDDEN)
+            return bp_fail(err, BP_ERR_CONFIG, "hidden: %d layers (expected 1..%d)", cfg->n_hidden,
+                           BP_MAX_HIDDEN);
+        bp_format_hidden(cfg->n_hidden, cfg->hidden, tmp, sizeof tmp);
+        break;
+    }
+    size_t len = strlen(tmp);
+    if (!buf || len >= size)
+        return bp_fail(err, BP_ERR_ARG, "%s: value needs a buffer of %zu bytes, got %zu", k->name,
+                       len + 1, buf ? size : 0);
+    memcpy(buf, tmp, len + 1);
+    return BP_OK;
+}
+
+bp_status bp_config_get(const bp_config *cfg, const char *key, char *buf, size_t size,
+                        bp_error *err)
+{
+    if (!cfg || !key)
+        return bp_fail(err, BP_ERR_ARG, "bp_config_get: NULL argument");
+    const key_def *k = NULL;
+    bp_status st = lookup("", key, "bp_config_get", &k, err);
+    if (st != BP_OK)
+        return st;
+    return format_value(cfg, k, buf, size, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loading INI files                                                        */
+
+typedef struct {
+    bp_config cfg;           /* loaded into a copy; committed on success */
+    const char *path;
+    FILE *f;
+    int lineno;              /* line last handed to inih */
+    char *line;              /* getline buffer */
+    size_t cap;
+    char section[64];        /* current section ("" before the first header) */
+    int key_line[N_KEYS];    /* line each key was set on, 0 = not set */
+    bool failed;
+    bp_status status;
+    bp_error *err;
+} load_ctx;
+
+static bool load_fail(load_ctx *c, bp_status st)
+{
+    c->failed = true;
+    c->status = st;
+    return false;
+}
+
+/* Sets one key from the file; false (with c->err filled) on error. */
+static bool load_pair(load_ctx *c, const char *section, const char *name, const char *value)
+{
+    char where[4200];
+    snprintf(where, sizeof where, "%s:%d", c->path, c->lineno);
+    bp_status st = bp_config_set_at(&c->cfg, section, name, value, where, c->err);
+    if (st != BP_OK)
+        return load_fail(c, st);
+    int i = (int)(find_key(name) - keys);
+    if (c->key_line[i])
+        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
+                                    "%s: %s is set twice (first on line %d); keep one", where,
+                                    name, c->key_line[i]));
+    c->key_line[i] = c->lineno;
+    return true;
+}
+
+static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx *c = user;
+    if (c->failed)
+        return 0;
+    return load_pair(c, section, name, value) ? 1 : 0;
+}
+
+/* Strips a comment (';' or '#' at the start or after whitespace) and
+ * surrounding whitespace; returns the start of what is left. */
+static char *strip_line(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    for (char *p = s; *p; p++) {
+        if ((*p == ';' || *p == '#') && (p == s || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            break;
+        }
+    }
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* fgets-style reader in front of inih: one line per call, cleaned up and
+ * syntax-checked here so every error has its line number. */
+static char *ini_reader_fn(char *str, int num, void *stream)
+{
+    load_ctx *c = stream;
+    if (c->failed || num < 2)
+        return NULL;
+    errno = 0;
+    ssize_t got = getline(&c->line, &c->cap, c->f);
+    if (got < 0) {
+        if (ferror(c->f)) {
+            int e = errno;
+            load_fail(c, bp_fail(c->err, BP_ERR_IO, "%s: cannot read: %s", c->path,
+                                 strerror(e ? e : EIO)));
+        }
+        return NULL;
+    }
+    c->lineno++;
+    char *s = c->line;
+    if (c->lineno == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
+        (unsigned char)s[2] == 0xBF)
+        s += 3; /* UTF-8 byte order mark */
+    if (strlen(s) < (size_t)got - (size_t)(s - c->line)) {
+        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: NUL byte in line (not a text file?)",
+                             c->path, c->lineno));
+        return NULL;
+    }
+    s = strip_line(s);
+    char *eq = NULL;
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (!close) {
+            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing ']'", c->path,
+                                 c->lineno, s));
+            return NULL;
+        }
+        if (close[1]) {
+            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
+                                 "%s:%d: '%s': unexpected text after ']'", c->path, c->lineno, s));
+            return NULL;
+        }
+        *close = '\0';
+        if (!is_section(s + 1)) {
+            char list[256];
+            list_sections(list, sizeof list);
+            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
+                                 "%s:%d: unknown section [%s] (valid sections: %s)", c->path,
+                                 c->lineno, s + 1, list));
+            return NULL;
+        }
+        snprintf(c->section, sizeof c->section, "%s", s + 1);
+        *close = ']';
+    } else if (*s) {
+        eq = s + strcspn(s, "=:"); /* inih splits at the first '=' or ':' too */
+        if (!*eq) {
+            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
+                                 "%s:%d: '%s': expected 'key = value' or '[section]'", c->path,
+                                 c->lineno, s));
+            return NULL;
+        }
+        if (eq == s) {
+            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing key before '%c'",
+                                 c->path, c->lineno, s, *eq));
+            return NULL;
+        }
+    }
+    size_t len = strlen(s);
+    if (len < (size_t)num) {
+        memcpy(str, s, len + 1);
+        return str;
+    }
+    /* Longer than inih's line buffer (only a long value can be): set the key
+     * here and hand inih an empty line. */
+    *eq = '\0';
+    char name[64];
+    if (!trim_copy(s, strlen(s), name, sizeof name)) {
+        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: unknown key '%.60s...'", c->path,
+                             c->lineno, s));
+        return NULL;
+    }
+    if (!load_pair(c, c->section, name, eq + 1))
+        return NULL;
+    str[0] = '\0';
+    return str;
+}
+
+bp_status bp_config_load(bp_config *cfg, const char *path, bp_error *err)
+{
+    if (!cfg || !path || !*path)
+        return bp_fail(err, BP_ERR_ARG, "bp_config_load: no config file path given");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return bp_fail(err, BP_ERR_IO, "%s: cannot open config file: %s", path, strerror(errno));
+    bp_error local;
+    load_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        fclose(f);
+        return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
+    }
+    c->cfg = *cfg;
+    c->path = path;
+    c->f = f;
+    c->err = err ? err : &local;
+    int rc = ini_parse_stream(ini_reader_fn, c, ini_handler_fn, c);
+    bp_status st = BP_OK;
+    if (c->failed)
+        st = c->status;
+    else if (rc == -2)
+        st = bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
+    else if (rc != 0)
+        st = bp_fail(err, BP_ERR_CONFIG, "%s:%d: expected 'key = value' or '[section]'", path, rc);
+    if (st == BP_OK)
+        *cfg = c->cfg;
+    free(c->line);
+    free(c);
+    fclose(f);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Validation and writing                                                   */
+
+/* Whether a string value survives the trip through an INI line unchanged. */
+static const char *unwritable(const char *v)
+{
+    size_t n = strlen(v);
+    if (n && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1])))
+        return "leading or trailing whitespace";
+    for (const char *p = v; *p; p++) {
+        if (*p == '\n' || *p == '\r')
+            return "a line break";
+        if (*p == ',')
+            return "a ',' (read as a list)";
+        if ((*p == ';' || *p == '#') && (p == v || isspace((unsigned char)p[-1])))
+            return "a ';' or '#' that would start a comment";
+    }
+    return NULL;
+}
+
+bp_status bp_config_validate(const bp_config *cfg, bp_error *err)
+{
+    if (!cfg)
+        return bp_fail(err, BP_ERR_ARG, "bp_config_validate: NULL config");
+    /* Every key on its own: format it and parse it back with the same rules
+     * as a config file (range, enum names, hidden widths). */
+    bp_config scratch = *cfg;
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_def *k = &keys[i];
+        char buf[VALUE_MAX];
+        bp_status st = format_value(cfg, k, buf, sizeof buf, err);
+        if (st != BP_OK)
+            return st;
+        if (k->kind == K_STRING) { /* free text: it only has to fit in a config file */
+            const char *why = unwritable(buf);
+            if (why)
+                return bp_fail(err, BP_ERR_CONFIG,
+                               "config: %s = '%s': the value has %s, which a config file "
+                               "cannot hold",
+                               k->name, buf, why);
+            continue;
+        }
+        st = bp_config_set_at(&scratch, k->section, k->name, buf, "config", err);
+        if (st != BP_OK)
+            return st;
+    }
+    /* Across keys. */
+    if (cfg->batch > cfg->train_size)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "config: batch = %d is larger than train_size = %d; lower batch or raise "
+                       "train_size",
+                       cfg->batch, cfg->train_size);
+    if (cfg->alpha != 0.0 && cfg->rule != BP_RULE_BDFA)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "config: alpha = %g is only used by rule = bdfa (rule is %s); set "
+                       "alpha = 0 or rule = bdfa",
+                       cfg->alpha, bp_rule_name(cfg->rule));
+    if (cfg->precision == BP_PREC_TF32 && cfg->device != BP_DEVICE_CUDA)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "config: precision = tf32 needs device = cuda (device is %s); use "
+                       "precision = fp32 on the CPU",
+                       bp_device_name(cfg->device));
+    return BP_OK;
+}
+
+bp_status bp_config_write(const bp_config *cfg, FILE *f, bp_error *err)
+{
+    if (!cfg || !f)
+        return bp_fail(err, BP_ERR_ARG, "bp_config_write: NULL argument");
+    fprintf(f, "# biopp run configuration: every key with the value in effect.\n"
+               "# Keys and values: docs/CONFIG.md. Reload with --config <this file>.\n");
+    const char *section = NULL;
+    for (int i = 0; i < N_KEYS; i++) {
+        const key_def *k = &keys[i];
+        char buf[VALUE_MAX];
+        bp_status st = format_value(cfg, k, buf, sizeof buf, err);
+        if (st != BP_OK) {
+            if (err)
+                bp_fail_context(err, "writing config");
+            return st;
+        }
+        const char *why = unwritable(buf);
+        if (why)
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "writing config: %s = '%s': the value has %s, which a config file "
+                           "cannot hold",
+                           k->name, buf, why);
+        if (!section || strcmp(section, k->section) != 0) {
+            fprintf(f, "\n[%s]\n", k->section);
+            section = k->section;
+        }
+        fprintf(f, *buf ? "%s = %s\n" : "%s =%s\n", k->name, buf);
+    }
+    if (fflush(f) != 0 || ferror(f))
+        return bp_fail(err, BP_ERR_IO, "writing config: %s", strerror(errno));
+    return BP_OK;
+}

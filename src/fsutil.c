@@ -1,0 +1,86 @@
+#include "biopp/fsutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bp_status bp_write_file_atomic(const char *path, const void *data, size_t len, bp_error *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return bp_fail(err, BP_ERR_IO, "%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return bp_fail(err, BP_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    int ok = fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int e = errno;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        if (ok) e = errno;
+        unlink(tmp);
+        return bp_fail(err, BP_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return BP_OK;
+}
+
+bp_status bp_mkdir_p(const char *path, bp_error *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return bp_fail(err, BP_ERR_IO, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return bp_fail(err, BP_ERR_IO, "%s: cannot create directory: %s", buf,
+                           strerror(errno));
+        *p = saved;
+        if (saved == '\0') break;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return bp_fail(err, BP_ERR_IO, "%s: exists and is not a directory", path);
+    return BP_OK;
+}
+
+bp_status bp_read_text(const char *path, char **text, size_t *len, bp_error *err)
+{
+    *text = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return bp_fail(err, BP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
+    if (bad) {
+        free(buf);
+        return bp_fail(err, BP_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    if (len) *len = n;
+    return BP_OK;
+}
+
+int bp_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}

@@ -1,0 +1,221 @@
+/* See include/biopp/runner.h. Files of run directory DIR:
+ *   config.ini, metrics.jsonl, final.json,
+ *   checkpoint.bin (latest) and checkpoint.prev.bin (the one before): two
+ *   generations, because a kill while a group writes its R checkpoints can
+ *   leave runs one checkpoint apart; resume picks the epoch all runs have. */
+#include "biopp/runner.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "biopp/fsutil.h"
+#include "biopp/report.h"
+
+volatile sig_atomic_t bp_stop_requested = 0;
+
+static void on_stop_signal(int sig)
+{
+    if (bp_stop_requested) {
+        /* Second signal: leave now; the last checkpoint stays valid. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    bp_stop_requested = 1;
+}
+
+void bp_install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+typedef struct {
+    const bp_config *cfg;
+    const bp_runner_opts *o;
+    bp_group *g;
+    int R;
+    bp_run_log logs[BP_MAX_SEEDS];
+    int done[BP_MAX_SEEDS]; /* diverged (final.json written) */
+} runner;
+
+static void path_in(char *buf, size_t n, const runner *x, int r, const char *file)
+{
+    bp_run_path(buf, n, x->o->dirs[r], file);
+}
+
+static bp_status save_checkpoint(runner *x, int r, bp_error *err)
+{
+    char cur[4096], prev[4096];
+    path_in(cur, sizeof cur, x, r, "checkpoint.bin");
+    path_in(prev, sizeof prev, x, r, "checkpoint.prev.bin");
+    if (bp_file_exists(cur) && rename(cur, prev) != 0)
+        return bp_fail(err, BP_ERR_IO, "%s: cannot rotate to %s", cur, prev);
+    return bp_checkpoint_save(x->g, r, cur, err);
+}
+
+/* The checkpoint of run r at exactly `epoch`, latest generation first. */
+static int find_checkpoint(const runner *x, int r, int epoch, char *path, size_t n)
+{
+    const char *names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
+    for (int i = 0; i < 2; i++) {
+        int e;
+        bp_error ignore;
+        path_in(path, n, x, r, names[i]);
+        if (bp_file_exists(path) && !bp_checkpoint_peek_epoch(path, &e, &ignore) && e == epoch)
+            return 1;
+    }
+    return 0;
+}
+
+static int diverged_before(const runner *x, int r)
+{
+    char path[4096], *text;
+    path_in(path, sizeof path, x, r, "final.json");
+    bp_error ignore;
+    if (!bp_file_exists(path) || bp_read_text(path, &text, NULL, &ignore)) return 0;
+    cJSON *o = cJSON_Parse(text);
+    int d = o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "diverged"));
+    cJSON_Delete(o);
+    free(text);
+    return d;
+}
+
+/* The epoch every live run has a checkpoint for: the minimum of the latest
+ * ones (0 when some run has none). */
+static int resume_epoch(runner *x)
+{
+    int target = -1;
+    for (int r = 0; r < x->R; r++) {
+        if (x->done[r]) continue;
+        char path[4096];
+        int e = 0;
+        bp_error ignore;
+        path_in(path, sizeof path, x, r, "checkpoint.bin");
+        if (!bp_file_exists(path) || bp_checkpoint_peek_epoch(path, &e, &ignore)) e = 0;
+        if (target < 0 || e < target) target = e;
+    }
+    return target < 0 ? 0 : target;
+}
+
+static bp_status try_resume(runner *x, int *start, bp_error *err)
+{
+    static char paths[BP_MAX_SEEDS][4096];
+    *start = 0;
+    for (int r = 0; r < x->R; r++) x->done[r] = diverged_before(x, r);
+    int epoch = resume_epoch(x);
+    if (epoch == 0) return BP_OK;
+    for (int r = 0; r < x->R; r++)
+        if (!x->done[r] && !find_checkpoint(x, r, epoch, paths[r], sizeof paths[r]))
+            return BP_OK; /* no common epoch: start over */
+    for (int r = 0; r < x->R; r++) {
+        if (x->done[r]) continue;
+        bp_status rc = bp_checkpoint_load(x->g, r, paths[r], err);
+        if (rc) return bp_fail_context(err, "resuming run %d", r);
+    }
+    *start = epoch;
+    return BP_OK;
+}
+
+static bp_status open_run_files(runner *x, int start, bp_error *err)
+{
+    for (int r = 0; r < x->R; r++) {
+        char path[4096];
+        bp_config one = *x->cfg;
+        one.seed = bp_group_net(x->g)->seeds[r];
+        bp_status rc;
+        if ((rc = bp_mkdir_p(x->o->dirs[r], err))) return rc;
+        path_in(path, sizeof path, x, r, "config.ini");
+        if ((rc = bp_write_config_file(path, &one, err))) return rc;
+        if (x->done[r]) continue;
+        if ((rc = bp_run_log_open(&x->logs[r], x->o->dirs[r], start, err))) return rc;
+    }
+    return BP_OK;
+}
+
+static bp_status finish_run(runner *x, int r, int diverged, bp_error *err)
+{
+    bp_config one = *x->cfg;
+    one.seed = bp_group_net(x->g)->seeds[r];
+    x->done[r] = diverged;
+    return bp_write_final_json(x->o->dirs[r], &one, one.seed, &x->logs[r], diverged, err);
+}
+
+/* After an epoch: log each live run, checkpoint when due, retire runs that
+ * diverged. */
+static bp_status record_epoch(runner *x, const bp_epoch_metrics *m, int checkpoint,
+                              int *live, bp_error *err)
+{
+    *live = 0;
+    for (int r = 0; r < x->R; r++) {
+        if (x->done[r]) continue;
+        if (x->o->on_epoch) x->o->on_epoch(x->o->user, r, &m[r]);
+        if (!x->o->dirs) {
+            x->done[r] = m[r].diverged;
+            *live += !x->done[r];
+            continue;
+        }
+        bp_status rc = bp_run_log_append(&x->logs[r], &m[r], err);
+        if (!rc && m[r].diverged) rc = finish_run(x, r, 1, err);
+        else if (!rc && checkpoint) rc = save_checkpoint(x, r, err);
+        if (rc) return rc;
+        *live += !x->done[r];
+    }
+    return BP_OK;
+}
+
+static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err)
+{
+    const bp_config *cfg = x->cfg;
+    bp_epoch_metrics *m = calloc((size_t)x->R, sizeof *m);
+    if (!m) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
+    bp_status rc = BP_OK;
+    int live = 1;
+    for (int e = start; e < cfg->epochs && live && !rc; e++) {
+        rc = bp_group_train_epoch(x->g, x->o->progress, x->o->user, m, err);
+        if (rc) break;
+        int last = e + 1 == cfg->epochs;
+        int stopping = x->o->stop && *x->o->stop;
+        int due = cfg->checkpoint_every > 0 && (e + 1) % cfg->checkpoint_every == 0;
+        rc = record_epoch(x, m, due || last || stopping, &live, err);
+        if (!rc && stopping && !last)
+            rc = bp_fail(err, BP_ERR_INTERRUPTED,
+                         "stopped after epoch %d of %d; state saved, run the same command "
+                         "again to continue",
+                         e + 1, cfg->epochs);
+    }
+    for (int r = 0; r < x->R && !rc; r++) {
+        if (x->o->dirs && !x->done[r]) rc = finish_run(x, r, 0, err);
+    }
+    for (int r = 0; r < x->R; r++) diverged[r] = x->done[r];
+    free(m);
+    return rc;
+}
+
+bp_status bp_run_group(const bp_config *cfg, const uint64_t *seeds, int R,
+                       const bp_dataset *ds, const bp_runner_opts *opts, int *diverged,
+                       bp_error *err)
+{
+    runner *x = calloc(1, sizeof *x);
+    if (!x) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
+    x->cfg = cfg;
+    x->o = opts;
+    x->R = R;
+    bp_backend *be = NULL;
+    int start = 0;
+    bp_status rc = bp_backend_create(cfg, &be, err);
+    if (!rc) rc = bp_group_create(cfg, seeds, R, ds, be, &x->g, err);
+    if (!rc && opts->dirs && opts->resume) rc = try_resume(x, &start, err);
+    if (!rc && opts->dirs) rc = open_run_files(x, start, err);
+    if (!rc) rc = train_epochs(x, start, diverged, err);
+    for (int r = 0; r < R; r++) bp_run_log_close(&x->logs[r]);
+    bp_group_destroy(x->g);
+    bp_backend_destroy(be);
+    free(x);
+    return rc;
+}

@@ -1,0 +1,19 @@
+/* One training step in METHODS.md's order: 1. forward pass; 2. forward
+ * learning phase and update of W, b; 3. backward learning phase (BFA, BDFA)
+ * with the W just updated, and update of the feedback weights. */
+#include "biopp/ops.h"
+#include "biopp/rule.h"
+#include "biopp/step.h"
+
+bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics)
+{
+    int rows = net->B;
+    float scale = bp_grad_scale(net, rows);
+    BP_TRY(bp_forward(net, be, rows));
+    BP_TRY(bp_forward_phase(net, be, rows, metrics, scale));
+    net->step++;
+    BP_TRY(bp_optim_step(net, be, &net->fwd, net->cfg.lr));
+    if (!net->rule->backward_phase) return BP_OK;
+    BP_TRY(net->rule->backward_phase(net, be, rows, metrics, scale));
+    return bp_optim_step(net, be, &net->fb, bp_config_feedback_lr(&net->cfg));
+}

@@ -1,0 +1,97 @@
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void fill_images(bp_images *im, int n, int dim, int classes, unsigned *state)
+{
+    im->n = n;
+    im->dim = dim;
+    im->channels = 1;
+    im->height = 1;
+    im->width = dim;
+    im->x = malloc((size_t)n * dim);
+    im->y = malloc((size_t)n);
+    for (size_t i = 0; i < (size_t)n * dim; i++) im->x[i] = (uint8_t)(rand_r(state) % 256);
+    for (int i = 0; i < n; i++) im->y[i] = (uint8_t)(rand_r(state) % classes);
+}
+
+void th_make_dataset(bp_dataset *ds, int n, int dim, int classes, unsigned seed)
+{
+    memset(ds, 0, sizeof *ds);
+    strcpy(ds->name, "synthetic");
+    ds->classes = classes;
+    fill_images(&ds->train, n, dim, classes, &seed);
+    fill_images(&ds->test, n, dim, classes, &seed);
+}
+
+void th_config(bp_config *cfg, bp_rule_id rule, int n_hidden, const int *hidden, int n)
+{
+    bp_config_defaults(cfg);
+    cfg->rule = rule;
+    cfg->n_hidden = n_hidden;
+    memcpy(cfg->hidden, hidden, sizeof(int) * n_hidden);
+    cfg->batch = cfg->train_size = cfg->eval_batch = n;
+    cfg->epochs = 1;
+    cfg->threads = 1;
+    cfg->optimizer = BP_OPT_SGD;
+    cfg->lr = 0.1;
+}
+
+float *th_download(bp_group *g, const bp_arena *a, const float *src, int r)
+{
+    bp_net *net = bp_group_net(g);
+    float *host = calloc(a->n / net->R + 1, sizeof(float));
+    bp_error err = {0};
+    cr_assert_eq(bp_arena_download_run(net, a, src, r, host, bp_group_backend(g), &err), BP_OK,
+                 "%s", err.msg);
+    return host;
+}
+
+float *th_tensor(const bp_net *net, const bp_arena *a, float *host, int i)
+{
+    return host + a->t[i].off / net->R;
+}
+
+void th_set_tensor(bp_group *g, const bp_arena *a, float *dst_arena, int i, int r,
+                   const float *values)
+{
+    bp_net *net = bp_group_net(g);
+    bp_backend *be = bp_group_backend(g);
+    size_t n = (size_t)a->t[i].rows * a->t[i].cols;
+    cr_assert_eq(be->ops->upload(be, dst_arena + a->t[i].off + (size_t)r * n, values,
+                                 n * sizeof(float)),
+                 BP_OK);
+    (void)net;
+}
+
+void th_epoch(bp_group *g, bp_epoch_metrics *m)
+{
+    bp_error err = {0};
+    cr_assert_eq(bp_group_train_epoch(g, NULL, NULL, m, &err), BP_OK, "%s", err.msg);
+}
+
+double th_max_rel(const float *a, const double *b, size_t n, double atol, double rtol)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs((double)a[i] - b[i]) / (atol + rtol * fabs(b[i]));
+        if (!(r <= worst)) worst = r; /* NaN propagates as failure */
+    }
+    return worst;
+}
+
+const char *th_mnist_dir(void)
+{
+    static const char *candidates[] = {"../shared/data", "data"};
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
+        char path[512];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/mnist/train-images-idx3-ubyte.gz", candidates[i]);
+        if (stat(path, &st) == 0) return candidates[i];
+    }
+    return NULL;
+}

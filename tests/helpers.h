@@ -1,0 +1,35 @@
+/* Shared test fixtures: tiny in-memory datasets, one-step training of a
+ * group, and host copies of its parameters. */
+#ifndef BIOPP_TEST_HELPERS_H
+#define BIOPP_TEST_HELPERS_H
+
+#include "biopp/backend.h"
+#include "biopp/data.h"
+#include "biopp/net.h"
+#include "biopp/train.h"
+
+/* A dataset of n random samples of `dim` pixels and `classes` classes
+ * (train and test alike), deterministic in seed. */
+void th_make_dataset(bp_dataset *ds, int n, int dim, int classes, unsigned seed);
+
+/* A small config: batch = train_size = n, given hidden widths, rule. */
+void th_config(bp_config *cfg, bp_rule_id rule, int n_hidden, const int *hidden, int n);
+
+/* Host copy of run r of an arena's params (p), grads (g) or state. */
+float *th_download(bp_group *g, const bp_arena *a, const float *src, int r);
+/* Overwrites run r's tensor i of arena a with host values. */
+void th_set_tensor(bp_group *g, const bp_arena *a, float *dst_arena, int i, int r,
+                   const float *values);
+/* Pointer to tensor i inside a host copy made by th_download. */
+float *th_tensor(const bp_net *net, const bp_arena *a, float *host, int i);
+
+/* Trains one epoch (one step when batch == train_size); asserts success. */
+void th_epoch(bp_group *g, bp_epoch_metrics *m);
+
+/* Max |a-b| / (atol + rtol |b|) over n; <= 1 means within tolerance. */
+double th_max_rel(const float *a, const double *b, size_t n, double atol, double rtol);
+
+/* Path of the shared MNIST data, or NULL when absent (tests then skip). */
+const char *th_mnist_dir(void);
+
+#endif
