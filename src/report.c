@@ -113,25 +113,21 @@ bp_status bp_run_log_append(bp_run_log *log, const bp_epoch_metrics *m, bp_error
 {
     bp_status rc = log_push(log, m, err);
     if (rc) return rc;
-    size_t cap = 256 * (size_t)log->n + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) return bp_fail(err, BP_ERR_NOMEM, "metrics log: out of memory");
-    for (int i = 0; i < log->n; i++) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return bp_fail(err, BP_ERR_NOMEM, "metrics log: out of memory");
+    int ok = 1;
+    for (int i = 0; i < log->n && ok; i++) {
         char *line = bp_metrics_json(&log->hist[i]);
-        size_t n = line ? strlen(line) : 0;
-        if (!line || len + n + 2 > cap) {
-            free(line);
-            free(buf);
-            return bp_fail(err, BP_ERR_NOMEM, "metrics log: formatting failed");
-        }
-        memcpy(buf + len, line, n);
-        len += n;
-        buf[len++] = '\n';
+        ok = line && fprintf(f, "%s\n", line) > 0;
         free(line);
     }
+    fclose(f);
     char path[4096];
     bp_run_path(path, sizeof path, log->dir, "metrics.jsonl");
-    rc = bp_write_file_atomic(path, buf, len, err);
+    rc = ok ? bp_write_file_atomic(path, buf, len, err)
+            : bp_fail(err, BP_ERR_NOMEM, "%s: formatting failed (out of memory)", path);
     free(buf);
     return rc;
 }
