@@ -7,12 +7,17 @@
 #include "biopp/backend.h"
 #include "kernels/hd.h"
 
-BP_HD void bp_adam_elem(float *p, float g, float *m, float *v, const bp_adam_hyper *hp)
+/* The hyper-parameters are passed by value so that a loop over elements
+ * keeps them in registers (a pointer could alias the parameters and block
+ * vectorisation; an unvectorised Adam was a third of a 1x800 CPU step). */
+BP_HD void bp_adam_elem(float *p, float g, float *m, float *v, float beta1, float beta2,
+                        float step_size, float sqrt_bias_corr2, float eps)
 {
-    *m = hp->beta1 * (*m) + (1.0f - hp->beta1) * g;
-    *v = hp->beta2 * (*v) + (1.0f - hp->beta2) * g * g;
-    float denom = sqrtf(*v) / sqrtf(hp->bias_corr2) + hp->eps;
-    *p -= (hp->lr / hp->bias_corr1) * (*m) / denom;
+    float mi = beta1 * (*m) + (1.0f - beta1) * g;
+    float vi = beta2 * (*v) + (1.0f - beta2) * g * g;
+    *m = mi;
+    *v = vi;
+    *p -= step_size * mi / (sqrtf(vi) / sqrt_bias_corr2 + eps);
 }
 
 /* SGD with (PyTorch-style) momentum: vel = mu vel + g; p -= lr vel.

@@ -13,12 +13,11 @@ bp_status bp_optim_step(bp_net *net, bp_backend *be, bp_arena *a, double lr)
         return be->ops->sgd_step(be, a->n, a->p, a->g, a->m, (float)lr, (float)c->momentum);
     double t = (double)net->step;
     bp_adam_hyper hp = {
-        .lr = (float)lr,
         .beta1 = (float)c->beta1,
         .beta2 = (float)c->beta2,
         .eps = (float)c->adam_eps,
-        .bias_corr1 = (float)(1.0 - pow(c->beta1, t)),
-        .bias_corr2 = (float)(1.0 - pow(c->beta2, t)),
+        .step_size = (float)(lr / (1.0 - pow(c->beta1, t))),
+        .sqrt_bias_corr2 = (float)sqrt(1.0 - pow(c->beta2, t)),
     };
     return be->ops->adam_step(be, a->n, a->p, a->g, a->m, a->v, &hp);
 }

@@ -149,10 +149,9 @@ Test(kernels, reconstruction_and_targets)
 /* Adam's first step moves every parameter by lr * sign(g) (bias-corrected). */
 Test(kernels, adam_and_sgd_steps)
 {
-    bp_adam_hyper hp = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                        .bias_corr1 = 0.1f, .bias_corr2 = 0.001f};
+    /* t = 1: step_size = lr / (1 - beta1), sqrt_bias_corr2 = sqrt(1 - beta2) */
     float p = 1.0f, m = 0.0f, v = 0.0f;
-    bp_adam_elem(&p, -3.0f, &m, &v, &hp);
+    bp_adam_elem(&p, -3.0f, &m, &v, 0.9f, 0.999f, 0.01f / 0.1f, sqrtf(0.001f), 1e-8f);
     cr_expect_float_eq(p, 1.01f, 1e-6);
     float q = 1.0f, vel = 0.0f;
     bp_sgd_elem(&q, 2.0f, &vel, 0.1f, 0.9f);

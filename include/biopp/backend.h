@@ -27,9 +27,12 @@ typedef struct bp_backend bp_backend;
 
 typedef enum { BP_NO_TRANS = 0, BP_TRANS = 1 } bp_trans;
 
+/* Adam at step t, as torch.optim.Adam computes it:
+ * p -= step_size * m / (sqrt(v) / sqrt_bias_corr2 + eps),
+ * step_size = lr / (1 - beta1^t), sqrt_bias_corr2 = sqrt(1 - beta2^t). */
 typedef struct {
-    float lr, beta1, beta2, eps;
-    float bias_corr1, bias_corr2; /* 1 - beta^t, computed by the caller */
+    float beta1, beta2, eps;
+    float step_size, sqrt_bias_corr2;
 } bp_adam_hyper;
 
 typedef struct bp_backend_ops {

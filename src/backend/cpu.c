@@ -57,16 +57,39 @@ static bp_status cpu_gemm(bp_backend *be, int R, bp_trans ta, bp_trans tb, int m
     return BP_OK;
 }
 
+/* glibc's libmvec has vector versions of tanhf and expf; declaring them
+ * SIMD lets GCC vectorise the activation loops (scalar tanhf was ~18% of
+ * a 1x800 step). Same formulas, 4 lanes at a time. */
+extern float tanhf(float) __attribute__((simd("notinbranch")));
+extern float expf(float) __attribute__((simd("notinbranch")));
+
+/* Inlined once per activation so each loop body is branch-free. */
+static inline __attribute__((always_inline)) void bias_act_run(int rows, int cols, bp_act act,
+                                                               const float *a, const float *b,
+                                                               float *h)
+{
+    for (int i = 0; i < rows; i++) {
+        const float *ai = a + (size_t)i * cols;
+        float *hi = h + (size_t)i * cols;
+        for (int j = 0; j < cols; j++) hi[j] = bp_act_apply(act, ai[j] + b[j]);
+    }
+}
+
 static bp_status cpu_bias_act(bp_backend *be, int R, int rows, int cols, bp_act act,
                               const float *a, const float *bias, float *h)
 {
     for (int r = 0; r < R; r++) {
         const float *b = bias + (size_t)r * cols;
         size_t base = (size_t)r * rows * cols;
-        for (int i = 0; i < rows; i++) {
-            const float *ai = a + base + (size_t)i * cols;
-            float *hi = h + base + (size_t)i * cols;
-            for (int j = 0; j < cols; j++) hi[j] = bp_act_apply(act, ai[j] + b[j]);
+        switch (act) {
+        case BP_ACT_TANH: bias_act_run(rows, cols, BP_ACT_TANH, a + base, b, h + base); break;
+        case BP_ACT_RELU: bias_act_run(rows, cols, BP_ACT_RELU, a + base, b, h + base); break;
+        case BP_ACT_SIGMOID:
+            bias_act_run(rows, cols, BP_ACT_SIGMOID, a + base, b, h + base);
+            break;
+        case BP_ACT_IDENTITY:
+            bias_act_run(rows, cols, BP_ACT_IDENTITY, a + base, b, h + base);
+            break;
         }
     }
     return BP_OK;
@@ -171,10 +194,14 @@ static bp_status cpu_gather(bp_backend *be, int R, int B, int dim, const uint8_t
     return BP_OK;
 }
 
-static bp_status cpu_adam_step(bp_backend *be, size_t n, float *param, const float *grad,
-                               float *m, float *v, const bp_adam_hyper *hp)
+static bp_status cpu_adam_step(bp_backend *be, size_t n, float *restrict param,
+                               const float *restrict grad, float *restrict m, float *restrict v,
+                               const bp_adam_hyper *hp)
 {
-    for (size_t i = 0; i < n; i++) bp_adam_elem(&param[i], grad[i], &m[i], &v[i], hp);
+    const bp_adam_hyper h = *hp;
+    for (size_t i = 0; i < n; i++)
+        bp_adam_elem(&param[i], grad[i], &m[i], &v[i], h.beta1, h.beta2, h.step_size,
+                     h.sqrt_bias_corr2, h.eps);
     return BP_OK;
 }
 
