@@ -91,14 +91,15 @@ deps:
 CONFIG ?= configs/quick/mnist_bp.ini
 OUT    ?= runs/quick-bp
 train: deps
-	$(MAKE) data all
+	$(MAKE) data all DATASETS=mnist
 	BIOPP_DATA_DIR=$(DATA_DIR) $(BUILD)/biopp train --config $(CONFIG) --out $(OUT) $(if $(wildcard $(OUT)/config.ini),--resume,)
 
 check: deps
 	$(MAKE) test
 
+DATASETS ?= mnist cifar-10 fashion-mnist kmnist
 data:
-	sh scripts/fetch-data.sh $(DATA_DIR)
+	sh scripts/fetch-data.sh $(DATA_DIR) $(DATASETS)
 
 bench: $(BUILD)/biopp
 	sh bench/run.sh
