@@ -31,7 +31,7 @@ GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
 ifeq ($(CUDA),1)
   CFLAGS   += -DBIOPP_CUDA=1 -I$(CUDA_HOME)/include
   CU_SRC   := $(wildcard kernels/*.cu)
-  LIB_SRC  += $(wildcard src/backend/cuda*.c)
+  LIB_SRC  += src/backend/cuda.c
   NVFLAGS  := -O2 -std=c++17 -Iinclude -I. -Xcompiler -Wall \
               -gencode arch=compute_80,code=sm_80 \
               -gencode arch=compute_90,code=sm_90 \
@@ -43,38 +43,44 @@ else
 endif
 LIB_SRC := $(sort $(LIB_SRC))
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-GPU_TEST_OBJ := $(GPU_TEST_SRC:%.c=$(BUILD)/%.o)
+# Objects of CUDA=0 and CUDA=1 builds live apart; the binaries relink when
+# the mode changes (the mode file is rewritten only on a change).
+OBJ      := $(BUILD)/obj$(CUDA)
+MODE_FILE := $(BUILD)/.cuda-mode
+$(shell mkdir -p $(BUILD); echo $(CUDA) | cmp -s - $(MODE_FILE) 2>/dev/null || echo $(CUDA) > $(MODE_FILE))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(OBJ)/%.o) $(CU_SRC:%.cu=$(OBJ)/%.cu.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(OBJ)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
+GPU_TEST_OBJ := $(GPU_TEST_SRC:%.c=$(OBJ)/%.o)
 
 .PHONY: all test test-gpu deps data bench clean help check train
 all: $(BUILD)/biopp
 
-$(BUILD)/libbiopp.a: $(LIB_OBJ)
+$(OBJ)/libbiopp.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/biopp: $(CLI_OBJ) $(BUILD)/libbiopp.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libbiopp.a $(LDLIBS)
+$(BUILD)/biopp: $(CLI_OBJ) $(OBJ)/libbiopp.a $(MODE_FILE)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(OBJ)/libbiopp.a $(LDLIBS)
 
-$(BUILD)/%.o: %.c
+$(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # The CPU backend's loops: vectorised (-O3), sqrtf without errno so Adam
 # vectorises; libmvec supplies vector tanhf/expf. Still IEEE (no fast-math).
-$(BUILD)/src/backend/cpu.o: CFLAGS += -O3 -fno-math-errno
+$(OBJ)/src/backend/cpu.o: CFLAGS += -O3 -fno-math-errno
 
-$(BUILD)/%.cu.o: %.cu
+$(OBJ)/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/test_biopp: $(TEST_OBJ) $(BUILD)/libbiopp.a
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbiopp.a $(LDLIBS) -lcriterion
+$(BUILD)/test_biopp: $(TEST_OBJ) $(OBJ)/libbiopp.a $(MODE_FILE)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(OBJ)/libbiopp.a $(LDLIBS) -lcriterion
 
-$(BUILD)/test_gpu: $(GPU_TEST_OBJ) $(BUILD)/libbiopp.a
-	$(CC) $(CFLAGS) -o $@ $(GPU_TEST_OBJ) $(BUILD)/libbiopp.a $(LDLIBS) -lcriterion
+$(BUILD)/test_gpu: $(GPU_TEST_OBJ) $(OBJ)/libbiopp.a $(MODE_FILE)
+	$(CC) $(CFLAGS) -o $@ $(GPU_TEST_OBJ) $(OBJ)/libbiopp.a $(LDLIBS) -lcriterion
 
 # Tests find MNIST in ../shared/data when present (our machines), else in $(DATA_DIR).
 test: $(BUILD)/test_biopp $(BUILD)/biopp
@@ -94,7 +100,11 @@ train: deps
 	$(MAKE) data all DATASETS=mnist
 	BIOPP_DATA_DIR=$(DATA_DIR) $(BUILD)/biopp train --config $(CONFIG) --out $(OUT) $(if $(wildcard $(OUT)/config.ini),--resume,)
 
+# The GPU tests run first (they skip without a GPU) so that the CPU suite's
+# summary closes the output.
 check: deps
+	$(MAKE) $(BUILD)/test_gpu $(BUILD)/test_biopp $(BUILD)/biopp
+	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_gpu
 	$(MAKE) test
 
 DATASETS ?= mnist cifar-10 fashion-mnist kmnist

@@ -8,7 +8,8 @@ static __global__ void adam_kernel(size_t n, float *param, const float *grad, fl
 {
     size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-        bp_adam_elem(&param[i], grad[i], &m[i], &v[i], &hp);
+        bp_adam_elem(&param[i], grad[i], &m[i], &v[i], hp.beta1, hp.beta2, hp.step_size,
+                     hp.sqrt_bias_corr2, hp.eps);
 }
 
 static __global__ void sgd_kernel(size_t n, float *param, const float *grad, float *vel, float lr,

@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  train   train one run:      biopp train --config FILE [--set key=value]... [--out DIR]\n"
+            "  sweep   train a grid:       biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run]\n"
             "\n"
             "`biopp <command> --help` describes each command. Config keys: docs/CONFIG.md.\n");
 }
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
     fprintf(stderr, "biopp: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -70,6 +70,8 @@ static int check_out_dir(const char *out, const bp_config *cfg, int resume)
 typedef struct {
     bp_progress bar;
     int epochs;
+    int seen;          /* epochs trained by this process */
+    double seconds;    /* and their total time, for the run's ETA */
 } train_ui;
 
 static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
@@ -77,6 +79,11 @@ static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
     train_ui *ui = user;
     progress_clear(&ui->bar);
     print_epoch("train", ui->epochs, m);
+    ui->seen++;
+    ui->seconds += m->seconds;
+    int left = ui->epochs - m->epoch;
+    if (left > 0 && !m->diverged)
+        fprintf(stderr, "train: %d epochs left, ETA %.0f s\n", left, ui->seconds / ui->seen * left);
 }
 
 static void progress(void *user, int epoch, int step, int steps)

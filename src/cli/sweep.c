@@ -1,0 +1,407 @@
+/* biopp sweep: every cell of a grid of configurations, each cell's seeds
+ * trained together as one group; resumable; summaries at the end.
+ * The library part (parsing, cells, spec file, summaries) is src/sweep.c. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "biopp/data.h"
+#include "biopp/runner.h"
+#include "biopp/sweep.h"
+#include "cli.h"
+
+#define LINE_EVERY_S 10.0 /* seconds between per-epoch lines of a long cell */
+
+static void sweep_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run]\n"
+            "\n"
+            "Trains every cell of a grid. FILE is a config file (docs/CONFIG.md) whose keys\n"
+            "may hold comma-separated lists (rule = bp,fa,dfa; hidden = 1x400,2x400), plus\n"
+            "`seeds = N` (seeds 1..N) or `seeds = 3,7,11` in a [sweep] section. The cells are\n"
+            "the combinations of the lists; a cell's seeds train together as one group.\n"
+            "`RULE.key = value` sets a key for one rule's cells only (bdfa.alpha = 0.25).\n"
+            "Format, folder layout and summaries: docs/SWEEP.md.\n"
+            "\n"
+            "  --config FILE     the sweep file (required)\n"
+            "  --out DIR         the sweep folder: DIR/sweep.ini, DIR/<cell>/seed-<s>/,\n"
+            "                    DIR/summary.md, .csv, .json (required unless --dry-run)\n"
+            "  --set key=value   override one key, also with a list: --set hidden=1x400,2x400\n"
+            "  --dry-run         list the cells and their runs; train nothing\n"
+            "  -h, --help        this text\n"
+            "\n"
+            "Running the same command again continues a stopped sweep: finished cells are\n"
+            "kept, the others resume from their checkpoints. A different sweep in an existing\n"
+            "DIR is refused.\n"
+            "\n"
+            "Exit status: 0 done (diverged runs are results, flagged in the summary),\n"
+            "1 error, 2 bad usage, 130 interrupted (state saved: run the same command again).\n");
+}
+
+typedef struct {
+    const char *config, *out;
+    const char *sets[BP_MAX_SETS];
+    int nsets, dry_run;
+} sweep_args;
+
+/* -1: go on; otherwise the exit status. */
+static int parse_args(int argc, char **argv, sweep_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            sweep_usage(stdout);
+            return 0;
+        } else if (!strcmp(s, "--config") && i + 1 < argc) {
+            a->config = argv[++i];
+        } else if (!strcmp(s, "--out") && i + 1 < argc) {
+            a->out = argv[++i];
+        } else if (!strcmp(s, "--set") && i + 1 < argc && a->nsets < BP_MAX_SETS) {
+            a->sets[a->nsets++] = argv[++i];
+        } else if (!strcmp(s, "--dry-run")) {
+            a->dry_run = 1;
+        } else {
+            fprintf(stderr, "biopp sweep: unexpected argument '%s'\n\n", s);
+            sweep_usage(stderr);
+            return 2;
+        }
+    }
+    if (!a->config || (!a->out && !a->dry_run)) {
+        fprintf(stderr, "biopp sweep: %s is required\n\n",
+                a->config ? "--out DIR" : "--config FILE");
+        sweep_usage(stderr);
+        return 2;
+    }
+    return -1;
+}
+
+static int load_sweep(const sweep_args *a, bp_sweep *s)
+{
+    bp_error err = {0};
+    bp_status st = bp_sweep_load(s, a->config, &err);
+    for (int i = 0; !st && i < a->nsets; i++) st = bp_sweep_override(s, a->sets[i], &err);
+    if (!st) st = bp_sweep_expand(s, &err);
+    if (st) fprintf(stderr, "biopp sweep: %s\n", err.msg);
+    return st ? 1 : 0;
+}
+
+static void format_duration(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) snprintf(buf, n, "?");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else snprintf(buf, n, "%.1fs", s);
+}
+
+/* ---- --dry-run ---------------------------------------------------------- */
+
+static const char *cell_state(const bp_sweep *s, const char *out, const bp_sweep_cell *c)
+{
+    if (!out) return "";
+    if (bp_sweep_cell_done(s, out, c)) return "  done";
+    bp_sweep_cell_result r;
+    bp_error ignore;
+    int finished = 0;
+    if (!bp_sweep_cell_result_read(s, out, c, &r, &ignore)) finished = r.finished;
+    bp_sweep_cell_result_free(&r);
+    return finished ? "  partly done" : "";
+}
+
+static int dry_run(const bp_sweep *s, const char *out)
+{
+    bp_error err = {0};
+    if (out && bp_sweep_check_dir(s, out, &err)) {
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    bp_sweep_cell *c = malloc(sizeof *c);
+    if (!c) return 1;
+    printf("%s: %d cells x %d seeds = %d runs\n", s->source, s->n_cells, s->n_seeds,
+           s->n_cells * s->n_seeds);
+    printf("seeds:");
+    for (int r = 0; r < s->n_seeds; r++) printf(" %" PRIu64, s->seeds[r]);
+    printf("\n");
+    for (int i = 0; i < s->n_cells; i++) {
+        if (bp_sweep_cell_at(s, i, c, &err)) {
+            fprintf(stderr, "biopp sweep: %s\n", err.msg);
+            free(c);
+            return 1;
+        }
+        printf("%4d/%d  %-40s  %d runs x %d epochs%s\n", i + 1, s->n_cells, c->name,
+               s->n_seeds, c->cfg.epochs, cell_state(s, out, c));
+    }
+    printf("(dry run: nothing trained)\n");
+    free(c);
+    return 0;
+}
+
+/* ---- progress ----------------------------------------------------------- */
+
+typedef struct {
+    bp_progress bar;
+    const bp_sweep *s;
+    int cell, epochs;          /* current cell (1-based) and its epochs */
+    char name[BP_SWEEP_NAME_MAX + 1];
+    /* the per-epoch line: runs reported for line_epoch so far */
+    int line_epoch, line_runs, line_diverged;
+    double line_test, last_line;
+    /* ETA: work in epoch-runs (one run trained one epoch) */
+    long long left_after;      /* in the pending cells after this one */
+    long long cell_work;       /* R * epochs of this cell */
+    int run_epoch[BP_MAX_SEEDS];
+    long long trained;         /* epoch-runs trained by this process */
+    double seconds;            /* wall time of earlier cells' training */
+    double cell_start;
+} sweep_ui;
+
+static long long cell_left(const sweep_ui *ui)
+{
+    long long done = 0;
+    for (int r = 0; r < ui->s->n_seeds; r++) done += ui->run_epoch[r];
+    return ui->cell_work - done;
+}
+
+/* Seconds to finish the sweep, from the time per epoch-run measured so far. */
+static double eta_seconds(const sweep_ui *ui, int with_cell)
+{
+    double spent = ui->seconds + (ui->cell_start > 0 ? cli_now() - ui->cell_start : 0.0);
+    if (ui->trained <= 0) return NAN;
+    long long left = ui->left_after + (with_cell ? cell_left(ui) : 0);
+    return spent / (double)ui->trained * (double)left;
+}
+
+static void flush_epoch_line(sweep_ui *ui)
+{
+    if (!ui->line_runs) return;
+    double now = cli_now();
+    int last = ui->line_epoch >= ui->epochs;
+    if (!last && now - ui->last_line >= LINE_EVERY_S) {
+        char eta[32];
+        int ok = ui->line_runs - ui->line_diverged;
+        format_duration(eta_seconds(ui, 1), eta, sizeof eta);
+        progress_clear(&ui->bar);
+        fprintf(stderr, "biopp sweep: [%d/%d] %s epoch %d/%d  test %.2f%% (mean of %d)%s  ETA %s\n",
+                ui->cell, ui->s->n_cells, ui->name, ui->line_epoch, ui->epochs,
+                ok ? 100.0 * ui->line_test / ok : NAN, ok,
+                ui->line_diverged ? "  some diverged" : "", eta);
+        ui->last_line = now;
+    }
+    ui->line_runs = ui->line_diverged = 0;
+    ui->line_test = 0.0;
+}
+
+static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
+{
+    sweep_ui *ui = user;
+    if (m->epoch != ui->line_epoch) {
+        flush_epoch_line(ui);
+        ui->line_epoch = m->epoch;
+    }
+    ui->trained++;
+    ui->run_epoch[r] = m->diverged ? ui->epochs : m->epoch;
+    ui->line_runs++;
+    if (m->diverged) ui->line_diverged++;
+    else ui->line_test += m->test_error;
+}
+
+static void on_progress(void *user, int epoch, int step, int steps)
+{
+    sweep_ui *ui = user;
+    progress_step(&ui->bar, epoch, step, steps);
+}
+
+static void start_cell(sweep_ui *ui, const bp_sweep_cell *c)
+{
+    char label[sizeof ui->bar.label];
+    ui->epochs = c->cfg.epochs;
+    ui->cell = c->index + 1;
+    snprintf(ui->name, sizeof ui->name, "%s", c->name);
+    if (snprintf(label, sizeof label, "[%d/%d] %s", ui->cell, ui->s->n_cells, c->name) >=
+        (int)sizeof label)
+        memcpy(label + sizeof label - 4, "...", 4); /* a long name, shortened for the bar */
+    progress_init(&ui->bar, label, c->cfg.epochs);
+    ui->cell_work = (long long)ui->s->n_seeds * c->cfg.epochs;
+    ui->left_after -= ui->cell_work;
+    memset(ui->run_epoch, 0, sizeof ui->run_epoch);
+    ui->line_epoch = ui->line_runs = ui->line_diverged = 0;
+    ui->last_line = ui->cell_start = cli_now();
+}
+
+static void end_cell(sweep_ui *ui)
+{
+    progress_clear(&ui->bar);
+    ui->seconds += cli_now() - ui->cell_start;
+    ui->cell_start = 0.0;
+    ui->cell_work = 0;
+    memset(ui->run_epoch, 0, sizeof ui->run_epoch);
+}
+
+static void print_cell_result(const sweep_ui *ui, const char *out, const bp_sweep_cell *c,
+                              double seconds)
+{
+    bp_sweep_cell_result r;
+    bp_error err = {0};
+    char took[32], eta[32], test[64];
+    if (bp_sweep_cell_result_read(ui->s, out, c, &r, &err)) {
+        fprintf(stderr, "biopp sweep: [%d/%d] %s: %s\n", c->index + 1, ui->s->n_cells, c->name,
+                err.msg);
+        bp_sweep_cell_result_free(&r);
+        return;
+    }
+    if (r.n_test >= 2) snprintf(test, sizeof test, "%.2f ± %.2f%%", r.mean_test, r.std_test);
+    else if (r.n_test == 1) snprintf(test, sizeof test, "%.2f%%", r.mean_test);
+    else snprintf(test, sizeof test, "-");
+    format_duration(seconds, took, sizeof took);
+    format_duration(eta_seconds(ui, 0), eta, sizeof eta);
+    fprintf(stderr, "biopp sweep: [%d/%d] %s: test %s (%d runs, %d diverged) in %s; sweep ETA %s\n",
+            c->index + 1, ui->s->n_cells, c->name, test, r.runs, r.diverged, took,
+            ui->left_after > 0 ? eta : "0s");
+    bp_sweep_cell_result_free(&r);
+}
+
+/* ---- the sweep ---------------------------------------------------------- */
+
+typedef struct {
+    bp_dataset ds;
+    int loaded;
+    char name[32], dir[1024];
+} dataset_cache;
+
+/* The cell's data set, loaded unless the previous cell used the same. */
+static const bp_dataset *cell_dataset(dataset_cache *dc, const bp_config *cfg)
+{
+    if (dc->loaded && !strcmp(dc->name, cfg->dataset) && !strcmp(dc->dir, cfg->data_dir))
+        return &dc->ds;
+    if (dc->loaded) bp_dataset_free(&dc->ds);
+    dc->loaded = 0;
+    memset(&dc->ds, 0, sizeof dc->ds);
+    if (cli_load_dataset(cfg, &dc->ds)) return NULL;
+    dc->loaded = 1;
+    snprintf(dc->name, sizeof dc->name, "%s", cfg->dataset);
+    snprintf(dc->dir, sizeof dc->dir, "%s", cfg->data_dir);
+    return &dc->ds;
+}
+
+/* Work left (epoch-runs) and cells already done. */
+static int count_pending(const bp_sweep *s, const char *out, bp_sweep_cell *c, long long *work)
+{
+    int done = 0;
+    bp_error err;
+    *work = 0;
+    for (int i = 0; i < s->n_cells; i++) {
+        if (bp_sweep_cell_at(s, i, c, &err)) continue;
+        if (bp_sweep_cell_done(s, out, c)) done++;
+        else *work += (long long)s->n_seeds * c->cfg.epochs;
+    }
+    return done;
+}
+
+/* Trains one pending cell: 0 done, 1 error, 130 interrupted. */
+static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp_sweep_cell *c)
+{
+    if (bp_stop_requested) return 130;
+    const bp_dataset *ds = cell_dataset(dc, &c->cfg);
+    if (!ds) return 1;
+    bp_runner_opts opts = {
+        .stop = &bp_stop_requested, .progress = on_progress, .on_epoch = on_epoch, .user = ui};
+    int *diverged = calloc((size_t)ui->s->n_seeds, sizeof *diverged);
+    bp_error err = {0};
+    start_cell(ui, c);
+    double t0 = cli_now();
+    bp_status st = diverged ? bp_sweep_run_cell(ui->s, c, out, ds, &opts, diverged, &err)
+                            : bp_fail(&err, BP_ERR_NOMEM, "out of memory");
+    end_cell(ui);
+    free(diverged);
+    if (st == BP_ERR_INTERRUPTED) {
+        fprintf(stderr, "biopp sweep: [%d/%d] %s: %s\n", c->index + 1, ui->s->n_cells, c->name,
+                err.msg);
+        return 130;
+    }
+    if (st) {
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    print_cell_result(ui, out, c, cli_now() - t0);
+    return 0;
+}
+
+static int train_cells(const bp_sweep *s, const char *out)
+{
+    bp_sweep_cell *c = malloc(sizeof *c);
+    sweep_ui *ui = calloc(1, sizeof *ui);
+    dataset_cache *dc = calloc(1, sizeof *dc);
+    int rc = c && ui && dc ? 0 : 1;
+    if (rc) fprintf(stderr, "biopp sweep: out of memory\n");
+    if (!rc) {
+        ui->s = s;
+        int done = count_pending(s, out, c, &ui->left_after);
+        fprintf(stderr, "biopp sweep: %d cells x %d seeds = %d runs in %s (%d cells done before)\n",
+                s->n_cells, s->n_seeds, s->n_cells * s->n_seeds, out, done);
+    }
+    for (int i = 0; !rc && i < s->n_cells; i++) {
+        bp_error err = {0};
+        if (bp_sweep_cell_at(s, i, c, &err)) {
+            fprintf(stderr, "biopp sweep: %s\n", err.msg);
+            rc = 1;
+        } else if (!bp_sweep_cell_done(s, out, c)) {
+            rc = train_cell(ui, dc, out, c);
+        }
+    }
+    if (dc && dc->loaded) bp_dataset_free(&dc->ds);
+    free(dc);
+    free(ui);
+    free(c);
+    return rc;
+}
+
+static int write_summary(const bp_sweep *s, const char *out, int rc)
+{
+    char *md = NULL;
+    bp_error err = {0};
+    if (bp_sweep_write_summary(s, out, &md, &err)) {
+        fprintf(stderr, "biopp sweep: writing the summary: %s\n", err.msg);
+        return rc ? rc : 1;
+    }
+    if (rc == 0) {
+        fputs(md, stdout);
+        fflush(stdout);
+        fprintf(stderr, "biopp sweep: done; results in %s/summary.md, summary.csv, summary.json\n",
+                out);
+    } else if (rc == 130) {
+        fprintf(stderr,
+                "biopp sweep: interrupted; finished cells and checkpoints are kept, the partial "
+                "summary is in %s/summary.md. Run the same command again to continue.\n",
+                out);
+    }
+    free(md);
+    return rc;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    sweep_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc >= 0) return rc;
+    bp_sweep *s = malloc(sizeof *s);
+    if (!s) return 1;
+    bp_sweep_init(s);
+    rc = load_sweep(&a, s);
+    if (!rc && a.dry_run) rc = dry_run(s, a.out);
+    else if (!rc) {
+        bp_error err = {0};
+        if (bp_sweep_prepare_dir(s, a.out, &err)) {
+            fprintf(stderr, "biopp sweep: %s\n", err.msg);
+            rc = 1;
+        } else {
+            bp_install_stop_handlers();
+            rc = write_summary(s, a.out, train_cells(s, a.out));
+        }
+    }
+    bp_sweep_free(s);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,1425 @@
+/* Sweeps: parsing sweep files, expanding the grid into cells, the spec
+ * file DIR/sweep.ini, running a cell as one group, and the summaries.
+ * include/biopp/sweep.h has the interface, docs/SWEEP.md the user's view.
+ *
+ * Values are never parsed here: every list element is applied to a scratch
+ * bp_config with bp_config_set_at (so errors read exactly like a config
+ * file's, with file:line, key and the element) and stored in its canonical
+ * text from bp_config_get. A cell's config is the defaults with each key's
+ * value (or the cell's element of a list) applied, then the rule-scoped keys
+ * of the cell's rule; bp_config_validate checks it. */
+#include "biopp/sweep.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "biopp/fsutil.h"
+#include "biopp/report.h"
+
+#define VALUE_MAX 2048  /* longest single value (as config.c) */
+#define WHERE_MAX 1100  /* "file:line" */
+#define PATH_MAX_ 4096
+#define SPEC_LINES_MAX 512
+
+/* ------------------------------------------------------------------------ */
+/* Setup                                                                    */
+
+static void free_list(char **v, int n)
+{
+    if (!v) return;
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+void bp_sweep_init(bp_sweep *s)
+{
+    memset(s, 0, sizeof *s);
+    bp_config d;
+    bp_config_defaults(&d);
+    s->n_seeds = 1;
+    s->seeds[0] = d.seed;
+}
+
+void bp_sweep_free(bp_sweep *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n_entries; i++) free_list(s->entries[i].values, s->entries[i].n);
+    s->n_entries = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lists of values                                                          */
+
+static char *dup_trimmed(const char *s, size_t n)
+{
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return out;
+}
+
+/* Splits "a, b,c" into trimmed elements; an empty element of a list is an
+ * error (a single empty value is passed on: data_dir may be empty). */
+static bp_status split_list(const char *value, const char *key, const char *where,
+                            char ***items, int *count, bp_error *err)
+{
+    int n = 1;
+    for (const char *p = value; *p; p++) n += *p == ',';
+    if (n > BP_SWEEP_MAX_VALUES)
+        return bp_fail(err, BP_ERR_CONFIG, "%s: %s: %d values in one list (at most %d)", where,
+                       key, n, BP_SWEEP_MAX_VALUES);
+    char **v = calloc((size_t)n, sizeof *v);
+    if (!v) return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", where);
+    const char *p = value;
+    for (int i = 0; i < n; i++) {
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        v[i] = dup_trimmed(p, (size_t)(end - p));
+        if (!v[i]) {
+            free_list(v, n);
+            return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", where);
+        }
+        if (n > 1 && !*v[i]) {
+            free_list(v, n);
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "%s: %s = '%s': element %d of the list is empty; remove the extra ','",
+                           where, key, value, i + 1);
+        }
+        p = *end ? end + 1 : end;
+    }
+    *items = v;
+    *count = n;
+    return BP_OK;
+}
+
+/* One element checked by the config parser; out receives its canonical text. */
+static bp_status canonical_value(const char *section, const char *name, const char *elem,
+                                 const char *where, char *out, size_t size, bp_error *err)
+{
+    bp_config c;
+    bp_config_defaults(&c);
+    bp_status st = bp_config_set_at(&c, section, name, elem, where, err);
+    if (st) return st;
+    return bp_config_get(&c, name, out, size, err);
+}
+
+static bp_status find_duplicate(char **canon, char **given, int n, const char *key,
+                                const char *where, bp_error *err)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (!strcmp(canon[i], canon[j]))
+                return bp_fail(err, BP_ERR_CONFIG,
+                               "%s: %s: '%s' and '%s' are the same value (%s), listed twice; "
+                               "list each value once",
+                               where, key, given[i], given[j], canon[i]);
+    return BP_OK;
+}
+
+/* The list in `value`, each element validated and made canonical. */
+static bp_status canonical_list(const char *section, const char *name, const char *key,
+                                const char *value, const char *where, char ***out, int *count,
+                                bp_error *err)
+{
+    char **given = NULL;
+    int n = 0;
+    bp_status st = split_list(value, key, where, &given, &n, err);
+    if (st) return st;
+    char **canon = calloc((size_t)n, sizeof *canon);
+    if (!canon) st = bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", where);
+    for (int i = 0; !st && i < n; i++) {
+        char buf[VALUE_MAX];
+        st = canonical_value(section, name, given[i], where, buf, sizeof buf, err);
+        if (!st && !(canon[i] = strdup(buf)))
+            st = bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", where);
+    }
+    if (!st) st = find_duplicate(canon, given, n, key, where, err);
+    free_list(given, n);
+    if (st) {
+        free_list(canon, n);
+        return st;
+    }
+    *out = canon;
+    *count = n;
+    return BP_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Seeds                                                                    */
+
+static bp_status parse_seed(const char *key, const char *elem, const char *where,
+                            uint64_t *seed, bp_error *err)
+{
+    bp_config c;
+    bp_error ignore;
+    bp_config_defaults(&c);
+    if (bp_config_set_at(&c, "", "seed", elem, where, &ignore))
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: %s: '%s' is not a seed (expected an integer in "
+                       "0..18446744073709551615)",
+                       where, key, elem);
+    *seed = c.seed;
+    return BP_OK;
+}
+
+/* `seeds = N` (one element): seeds 1..N. */
+static bp_status seeds_from_count(const char *text, const char *where, uint64_t *seeds,
+                                  int *n, bp_error *err)
+{
+    uint64_t count = 0;
+    bp_error ignore;
+    if (parse_seed("seeds", text, where, &count, &ignore) || count < 1 || count > BP_MAX_SEEDS)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: seeds = '%s': expected a count 1..%d (seeds 1..N) or a list of "
+                       "seeds such as 3,7,11",
+                       where, text, BP_MAX_SEEDS);
+    for (uint64_t i = 0; i < count; i++) seeds[i] = i + 1;
+    *n = (int)count;
+    return BP_OK;
+}
+
+static bp_status seeds_from_list(const char *key, char **items, int count, const char *where,
+                                 uint64_t *seeds, bp_error *err)
+{
+    if (count > BP_MAX_SEEDS)
+        return bp_fail(err, BP_ERR_CONFIG, "%s: %s: %d seeds (at most %d per cell)", where, key,
+                       count, BP_MAX_SEEDS);
+    for (int i = 0; i < count; i++) {
+        bp_status st = parse_seed(key, items[i], where, &seeds[i], err);
+        if (st) return st;
+        for (int j = 0; j < i; j++)
+            if (seeds[j] == seeds[i])
+                return bp_fail(err, BP_ERR_CONFIG,
+                               "%s: %s: seed %" PRIu64 " is listed twice; list each seed once",
+                               where, key, seeds[i]);
+    }
+    return BP_OK;
+}
+
+/* `seeds = N | list` or `seed = s | list`; a later --set replaces them. */
+static bp_status set_seeds(bp_sweep *s, const char *key, const char *value, const char *where,
+                           int line, bp_error *err)
+{
+    if (line && s->seeds_line)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: %s: the seeds are already given on line %d (by seed or seeds); "
+                       "keep one",
+                       where, key, s->seeds_line);
+    char **items = NULL;
+    int count = 0, n = 0;
+    uint64_t seeds[BP_MAX_SEEDS];
+    bp_status st = split_list(value, key, where, &items, &count, err);
+    if (st) return st;
+    if (!strcmp(key, "seeds") && count == 1)
+        st = seeds_from_count(items[0], where, seeds, &n, err);
+    else {
+        st = seeds_from_list(key, items, count, where, seeds, err);
+        n = count;
+    }
+    free_list(items, count);
+    if (st) return st;
+    memcpy(s->seeds, seeds, (size_t)n * sizeof seeds[0]);
+    s->n_seeds = n;
+    s->seeds_line = line;
+    return BP_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Entries                                                                  */
+
+static int rule_by_name(const char *name, size_t len)
+{
+    for (int r = BP_RULE_BP; r <= BP_RULE_BDFA; r++) {
+        const char *n = bp_rule_name((bp_rule_id)r);
+        if (strlen(n) == len && !strncmp(n, name, len)) return r;
+    }
+    return -1;
+}
+
+/* "bdfa.alpha" -> name "alpha", rule bdfa; "lr" -> "lr", -1. */
+static bp_status split_scope(const char *key, const char *where, char *name, size_t size,
+                             int *rule, bp_error *err)
+{
+    const char *dot = strchr(key, '.'), *base = dot ? dot + 1 : key;
+    int prefix = dot ? (int)(dot - key) : 0;
+    *rule = dot ? rule_by_name(key, (size_t)prefix) : -1;
+    if (dot && *rule < 0)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: '%s': '%.*s' is not a rule (a rule-scoped key is RULE.key, RULE "
+                       "one of bp, fa, dfa, bfa, bdfa; e.g. bdfa.alpha = 0.25)",
+                       where, key, prefix, key);
+    if (dot && (!strcmp(base, "rule") || !strcmp(base, "seed") || !strcmp(base, "seeds")))
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: '%s': %s cannot be scoped to a rule; give it without the '%.*s.' "
+                       "prefix",
+                       where, key, base, prefix, key);
+    if (strlen(base) >= size)
+        return bp_fail(err, BP_ERR_CONFIG, "%s: unknown key '%s'", where, key);
+    strcpy(name, base);
+    return BP_OK;
+}
+
+static const bp_sweep_entry *find_entry(const bp_sweep *s, const char *key)
+{
+    for (int i = 0; i < s->n_entries; i++)
+        if (!strcmp(s->entries[i].key, key)) return &s->entries[i];
+    return NULL;
+}
+
+static bp_status set_entry(bp_sweep *s, const char *section, const char *key, const char *value,
+                           const char *where, int line, bp_error *err)
+{
+    char name[48];
+    int rule;
+    bp_status st = split_scope(key, where, name, sizeof name, &rule, err);
+    if (st) return st;
+    if (strlen(key) >= sizeof s->entries[0].key)
+        return bp_fail(err, BP_ERR_CONFIG, "%s: unknown key '%s'", where, key);
+    bp_sweep_entry *e = (bp_sweep_entry *)find_entry(s, key);
+    if (e && line && e->line)
+        return bp_fail(err, BP_ERR_CONFIG, "%s: %s is set twice (first on line %d); keep one",
+                       where, key, e->line);
+    if (!e && s->n_entries == BP_SWEEP_MAX_ENTRIES)
+        return bp_fail(err, BP_ERR_CONFIG, "%s: %s: more than %d keys in one sweep", where, key,
+                       BP_SWEEP_MAX_ENTRIES);
+    char **values = NULL;
+    int n = 0;
+    st = canonical_list(section, name, key, value, where, &values, &n, err);
+    if (st) return st;
+    if (rule >= 0 && n > 1) {
+        free_list(values, n);
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: %s = '%s': a rule-scoped key takes one value, not a list (list "
+                       "the key without the rule prefix to vary it in every cell)",
+                       where, key, value);
+    }
+    if (!e) {
+        e = &s->entries[s->n_entries++];
+        memset(e, 0, sizeof *e);
+        strcpy(e->key, key);
+        strcpy(e->name, name);
+        e->rule = rule;
+    }
+    free_list(e->values, e->n);
+    e->values = values;
+    e->n = n;
+    e->line = line;
+    return BP_OK;
+}
+
+static bool known_section(const char *section)
+{
+    if (!strcmp(section, "sweep")) return true;
+    for (int i = 0; i < bp_config_key_count(); i++)
+        if (!strcmp(bp_config_key_section(bp_config_key_name(i)), section)) return true;
+    return false;
+}
+
+/* One `key = value` of a sweep file (section "" before any header) or of
+ * --set (where = "--set", line 0). */
+static bp_status add_pair(bp_sweep *s, const char *section, const char *key, const char *value,
+                          const char *where, int line, bp_error *err)
+{
+    if (!strcmp(key, "seeds")) {
+        if (*section && strcmp(section, "sweep"))
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "%s: key 'seeds' belongs in [sweep] (or before the first section), "
+                           "not [%s]",
+                           where, section);
+        return set_seeds(s, key, value, where, line, err);
+    }
+    if (!strcmp(section, "sweep"))
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: unknown key '%s' in [sweep] (the only key of [sweep] is seeds; "
+                       "config keys go in their own sections, docs/CONFIG.md)",
+                       where, key);
+    if (!strcmp(key, "seed")) {
+        const char *home = bp_config_key_section("seed");
+        if (*section && strcmp(section, home))
+            return bp_fail(err, BP_ERR_CONFIG, "%s: key 'seed' belongs in [%s], not [%s]",
+                           where, home, section);
+        return set_seeds(s, key, value, where, line, err);
+    }
+    return set_entry(s, section, key, value, where, line, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading a sweep file (inih behind a reader that counts lines, as config.c) */
+
+typedef struct {
+    bp_sweep *s;
+    const char *path;
+    FILE *f;
+    int lineno;
+    char *line;
+    size_t cap;
+    char section[64];
+    bool failed;
+    bp_status status;
+    bp_error *err;
+} load_ctx;
+
+static bool load_fail(load_ctx *c, bp_status st)
+{
+    c->failed = true;
+    c->status = st;
+    return false;
+}
+
+static bool load_pair(load_ctx *c, const char *section, const char *name, const char *value)
+{
+    char where[WHERE_MAX];
+    snprintf(where, sizeof where, "%s:%d", c->path, c->lineno);
+    bp_status st = add_pair(c->s, section, name, value, where, c->lineno, c->err);
+    return st ? load_fail(c, st) : true;
+}
+
+static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx *c = user;
+    if (c->failed) return 0;
+    return load_pair(c, section, name, value) ? 1 : 0;
+}
+
+/* Strips a comment (';' or '#' at the start or after whitespace) and
+ * surrounding whitespace. */
+static char *strip_line(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    for (char *p = s; *p; p++)
+        if ((*p == ';' || *p == '#') && (p == s || isspace((unsigned char)p[-1]))) {
+            *p = '\0';
+            break;
+        }
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+static bool check_header(load_ctx *c, char *s)
+{
+    char *close = strchr(s, ']');
+    if (!close)
+        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing ']'", c->path,
+                                    c->lineno, s));
+    if (close[1])
+        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
+                                    "%s:%d: '%s': unexpected text after ']'", c->path,
+                                    c->lineno, s));
+    *close = '\0';
+    bool ok = known_section(s + 1);
+    if (!ok)
+        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
+                             "%s:%d: unknown section [%s] (valid sections: [sweep], [data], "
+                             "[model], [rule], [optimizer], [train])",
+                             c->path, c->lineno, s + 1));
+    else
+        snprintf(c->section, sizeof c->section, "%s", s + 1);
+    *close = ']';
+    return ok;
+}
+
+static bool check_pair(load_ctx *c, const char *s, const char *eq)
+{
+    if (!*eq)
+        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
+                                    "%s:%d: '%s': expected 'key = value' or '[section]'",
+                                    c->path, c->lineno, s));
+    if (eq == s)
+        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing key before '%c'",
+                                    c->path, c->lineno, s, *eq));
+    return true;
+}
+
+/* A line too long for inih's buffer: set its key here. */
+static bool load_long_line(load_ctx *c, char *s, char *eq)
+{
+    *eq = '\0';
+    char *name = dup_trimmed(s, strlen(s));
+    if (!name)
+        return load_fail(c, bp_fail(c->err, BP_ERR_NOMEM, "%s: out of memory", c->path));
+    bool ok = load_pair(c, c->section, name, eq + 1);
+    free(name);
+    return ok;
+}
+
+/* fgets-style reader in front of inih: one cleaned-up, syntax-checked line
+ * per call, so every error has its line number. */
+static char *ini_reader_fn(char *str, int num, void *stream)
+{
+    load_ctx *c = stream;
+    if (c->failed || num < 2) return NULL;
+    errno = 0;
+    ssize_t got = getline(&c->line, &c->cap, c->f);
+    if (got < 0) {
+        if (ferror(c->f))
+            load_fail(c, bp_fail(c->err, BP_ERR_IO, "%s: cannot read: %s", c->path,
+                                 strerror(errno ? errno : EIO)));
+        return NULL;
+    }
+    c->lineno++;
+    char *s = c->line;
+    if (c->lineno == 1 && !strncmp(s, "\xEF\xBB\xBF", 3)) s += 3; /* UTF-8 BOM */
+    if (strlen(s) < (size_t)got - (size_t)(s - c->line)) {
+        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: NUL byte in line (not a text file?)",
+                             c->path, c->lineno));
+        return NULL;
+    }
+    s = strip_line(s);
+    char *eq = NULL;
+    if (*s == '[') {
+        if (!check_header(c, s)) return NULL;
+    } else if (*s) {
+        eq = s + strcspn(s, "=:"); /* inih splits at the first '=' or ':' too */
+        if (!check_pair(c, s, eq)) return NULL;
+    }
+    size_t len = strlen(s);
+    if (len < (size_t)num) {
+        memcpy(str, s, len + 1);
+        return str;
+    }
+    if (!load_long_line(c, s, eq)) return NULL;
+    str[0] = '\0';
+    return str;
+}
+
+bp_status bp_sweep_load(bp_sweep *s, const char *path, bp_error *err)
+{
+    if (!s || !path || !*path)
+        return bp_fail(err, BP_ERR_ARG, "bp_sweep_load: no sweep file path given");
+    FILE *f = fopen(path, "r");
+    if (!f) return bp_fail(err, BP_ERR_IO, "%s: cannot open sweep file: %s", path, strerror(errno));
+    snprintf(s->source, sizeof s->source, "%s", path);
+    bp_error local;
+    load_ctx c = {.s = s, .path = path, .f = f, .err = err ? err : &local};
+    int rc = ini_parse_stream(ini_reader_fn, &c, ini_handler_fn, &c);
+    bp_status st = BP_OK;
+    if (c.failed)
+        st = c.status;
+    else if (rc == -2)
+        st = bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
+    else if (rc != 0)
+        st = bp_fail(err, BP_ERR_CONFIG, "%s:%d: expected 'key = value' or '[section]'", path, rc);
+    free(c.line);
+    fclose(f);
+    return st;
+}
+
+bp_status bp_sweep_override(bp_sweep *s, const char *assignment, bp_error *err)
+{
+    if (!s || !assignment) return bp_fail(err, BP_ERR_ARG, "--set: NULL argument");
+    const char *eq = strchr(assignment, '=');
+    if (!eq)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "--set '%s': expected key=value (for example --set lr=1e-3 or "
+                       "--set rule=bp,fa)",
+                       assignment);
+    char *key = dup_trimmed(assignment, (size_t)(eq - assignment));
+    char *value = dup_trimmed(eq + 1, strlen(eq + 1));
+    bp_status st;
+    if (!key || !value)
+        st = bp_fail(err, BP_ERR_NOMEM, "--set: out of memory");
+    else if (!*key)
+        st = bp_fail(err, BP_ERR_CONFIG,
+                     "--set '%s': missing key before '=' (for example --set lr=1e-3)", assignment);
+    else
+        st = add_pair(s, "", key, value, "--set", 0, err);
+    free(key);
+    free(value);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cells                                                                    */
+
+static const char *entry_where(const bp_sweep *s, const bp_sweep_entry *e, char *buf, size_t n)
+{
+    if (e->line) snprintf(buf, n, "%s:%d", s->source, e->line);
+    else snprintf(buf, n, "--set");
+    return buf;
+}
+
+static bp_status apply_value(const bp_sweep *s, const bp_sweep_entry *e, const char *value,
+                             bp_config *cfg, bp_error *err)
+{
+    char where[WHERE_MAX];
+    return bp_config_set_at(cfg, "", e->name, value, entry_where(s, e, where, sizeof where), err);
+}
+
+/* Defaults, then every key's value (a list: the cell's element), then the
+ * rule-scoped keys of the cell's rule. */
+static bp_status cell_config(const bp_sweep *s, const int *value, bp_config *cfg, bp_error *err)
+{
+    bp_config_defaults(cfg);
+    bp_status st = BP_OK;
+    for (int i = 0; i < s->n_entries && !st; i++)
+        if (s->entries[i].rule < 0 && s->entries[i].n == 1)
+            st = apply_value(s, &s->entries[i], s->entries[i].values[0], cfg, err);
+    for (int a = 0; a < s->n_axes && !st; a++) {
+        const bp_sweep_entry *e = &s->entries[s->axis[a]];
+        st = apply_value(s, e, e->values[value[a]], cfg, err);
+    }
+    for (int i = 0; i < s->n_entries && !st; i++)
+        if (s->entries[i].rule == (int)cfg->rule)
+            st = apply_value(s, &s->entries[i], s->entries[i].values[0], cfg, err);
+    cfg->seed = s->seeds[0];
+    return st;
+}
+
+/* A value as a folder-name part: [A-Za-z0-9._+-] kept, anything else '_'. */
+static void sanitize(const char *v, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; v[i] && i + 1 < size; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        out[i] = isalnum(ch) || strchr("._+-", ch) ? (char)ch : '_';
+    }
+    out[i] = '\0';
+}
+
+static bp_status cell_name(const bp_sweep *s, const int *value, char *buf, size_t size,
+                           bp_error *err)
+{
+    if (s->n_axes == 0) {
+        snprintf(buf, size, "single");
+        return BP_OK;
+    }
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int a = 0; a < s->n_axes; a++) {
+        const bp_sweep_entry *e = &s->entries[s->axis[a]];
+        char part[VALUE_MAX];
+        sanitize(e->values[value[a]], part, sizeof part);
+        int w = snprintf(buf + len, size - len, "%s%s=%s", a ? "," : "", e->key, part);
+        if (w < 0 || (size_t)w >= size - len)
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "%s: the folder name of a cell would be longer than %zu characters "
+                           "(%s=%s, ...); list fewer keys or shorter values",
+                           s->source, size - 1, s->entries[s->axis[0]].key,
+                           s->entries[s->axis[0]].values[value[0]]);
+        len += (size_t)w;
+    }
+    return BP_OK;
+}
+
+static bp_status validate_cell(const bp_sweep *s, const bp_sweep_cell *c, bp_error *err)
+{
+    bp_status st = bp_config_validate(&c->cfg, err);
+    if (!st) return BP_OK;
+    if (c->cfg.alpha != 0.0 && c->cfg.rule != BP_RULE_BDFA && err)
+        snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+                 " (in a sweep, `bdfa.alpha = %g` sets alpha for the bdfa cells only)",
+                 c->cfg.alpha);
+    return bp_fail_context(err, "%s: cell %s", s->source, c->name);
+}
+
+bp_status bp_sweep_cell_at(const bp_sweep *s, int i, bp_sweep_cell *cell, bp_error *err)
+{
+    if (!s || !cell || i < 0 || i >= s->n_cells)
+        return bp_fail(err, BP_ERR_ARG, "bp_sweep_cell_at: cell %d of %d", i, s ? s->n_cells : 0);
+    memset(cell, 0, sizeof *cell);
+    cell->index = i;
+    int rest = i;
+    for (int a = s->n_axes - 1; a >= 0; a--) { /* the last axis varies fastest */
+        int n = s->entries[s->axis[a]].n;
+        cell->value[a] = rest % n;
+        rest /= n;
+    }
+    bp_status st = cell_name(s, cell->value, cell->name, sizeof cell->name, err);
+    if (!st) st = cell_config(s, cell->value, &cell->cfg, err);
+    if (st && err) bp_fail_context(err, "%s: cell %s", s->source, cell->name);
+    if (!st) st = validate_cell(s, cell, err);
+    return st;
+}
+
+/* Two values of one list must not give the same folder name. */
+static bp_status check_name_clashes(const bp_sweep *s, bp_error *err)
+{
+    for (int a = 0; a < s->n_axes; a++) {
+        const bp_sweep_entry *e = &s->entries[s->axis[a]];
+        for (int i = 0; i < e->n; i++)
+            for (int j = i + 1; j < e->n; j++) {
+                char x[VALUE_MAX], y[VALUE_MAX];
+                sanitize(e->values[i], x, sizeof x);
+                sanitize(e->values[j], y, sizeof y);
+                if (!strcmp(x, y))
+                    return bp_fail(err, BP_ERR_CONFIG,
+                                   "%s: %s: the values '%s' and '%s' give the same folder name "
+                                   "'%s=%s'; make them differ in letters or digits",
+                                   s->source, e->key, e->values[i], e->values[j], e->key, x);
+            }
+    }
+    return BP_OK;
+}
+
+bp_status bp_sweep_expand(bp_sweep *s, bp_error *err)
+{
+    if (!s) return bp_fail(err, BP_ERR_ARG, "bp_sweep_expand: NULL sweep");
+    long long cells = 1;
+    s->n_axes = 0;
+    for (int i = 0; i < s->n_entries; i++) {
+        if (s->entries[i].rule >= 0 || s->entries[i].n < 2) continue;
+        s->axis[s->n_axes++] = i;
+        cells *= s->entries[i].n;
+        if (cells > BP_SWEEP_MAX_CELLS)
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "%s: the lists make more than %d cells (at %s); split the sweep",
+                           s->source, BP_SWEEP_MAX_CELLS, s->entries[i].key);
+    }
+    s->n_cells = (int)cells;
+    bp_status st = check_name_clashes(s, err);
+    bp_sweep_cell *cell = malloc(sizeof *cell);
+    if (!cell) return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", s->source);
+    for (int i = 0; i < s->n_cells && !st; i++) st = bp_sweep_cell_at(s, i, cell, err);
+    free(cell);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The spec file DIR/sweep.ini                                              */
+
+static void write_list(FILE *f, const char *key, char *const *values, int n)
+{
+    fprintf(f, "%s =", key);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? "," : " ", values[i]);
+    fputc('\n', f);
+}
+
+static void write_seeds(FILE *f, const bp_sweep *s)
+{
+    fprintf(f, "seed = ");
+    for (int i = 0; i < s->n_seeds; i++) fprintf(f, "%s%" PRIu64, i ? "," : "", s->seeds[i]);
+    fprintf(f, "                 ; one run per seed in every cell\n");
+}
+
+/* A key that is not a list: its value, or the default. */
+static bp_status write_single(FILE *f, const bp_sweep *s, const char *key, bp_error *err)
+{
+    const bp_sweep_entry *e = find_entry(s, key);
+    if (e && e->n > 1) return BP_OK; /* an axis: written at the top */
+    if (!strcmp(key, "seed")) {
+        write_seeds(f, s);
+        return BP_OK;
+    }
+    char buf[VALUE_MAX];
+    if (e) {
+        write_list(f, key, e->values, 1);
+        return BP_OK;
+    }
+    bp_config d;
+    bp_config_defaults(&d);
+    bp_status st = bp_config_get(&d, key, buf, sizeof buf, err);
+    if (!st) fprintf(f, *buf ? "%s = %s\n" : "%s =%s\n", key, buf);
+    return st;
+}
+
+static void write_scoped(FILE *f, const bp_sweep *s, const char *section)
+{
+    for (int i = 0; i < s->n_entries; i++) {
+        const bp_sweep_entry *e = &s->entries[i];
+        if (e->rule >= 0 && !strcmp(bp_config_key_section(e->name), section))
+            write_list(f, e->key, e->values, 1);
+    }
+}
+
+static bp_status write_sections(FILE *f, const bp_sweep *s, bp_error *err)
+{
+    const char *section = NULL;
+    for (int i = 0; i < bp_config_key_count(); i++) {
+        const char *key = bp_config_key_name(i);
+        const char *sec = bp_config_key_section(key);
+        if (!section || strcmp(section, sec)) {
+            if (section) write_scoped(f, s, section);
+            fprintf(f, "\n[%s]\n", sec);
+            section = sec;
+        }
+        bp_status st = write_single(f, s, key, err);
+        if (st) return st;
+    }
+    if (section) write_scoped(f, s, section);
+    return BP_OK;
+}
+
+bp_status bp_sweep_spec_text(const bp_sweep *s, char **text, bp_error *err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return bp_fail(err, BP_ERR_NOMEM, "sweep spec: out of memory");
+    fprintf(f, "# biopp sweep: the effective sweep (the sweep file with every --set applied,\n"
+               "# every key written out). Running `biopp sweep --out DIR` again checks that\n"
+               "# the sweep is the same; `--config DIR/sweep.ini` reruns exactly this sweep.\n"
+               "# Format: docs/SWEEP.md.\n\n");
+    if (s->n_axes)
+        fprintf(f, "# The lists, in expansion order (the first key varies slowest):\n");
+    else
+        fprintf(f, "# No lists: one cell.\n");
+    for (int a = 0; a < s->n_axes; a++) {
+        const bp_sweep_entry *e = &s->entries[s->axis[a]];
+        write_list(f, e->key, e->values, e->n);
+    }
+    bp_status st = write_sections(f, s, err);
+    if (fclose(f) != 0 && !st) st = bp_fail(err, BP_ERR_NOMEM, "sweep spec: out of memory");
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *text = buf;
+    return BP_OK;
+}
+
+/* "key = value" lines of a spec text, in order (comments, blank lines and
+ * section headers skipped); splits text in place. */
+typedef struct {
+    const char *key, *value;
+} spec_line;
+
+static int spec_lines(char *text, spec_line *out, int max)
+{
+    int n = 0;
+    for (char *save = NULL, *s = strtok_r(text, "\n", &save); s && n < max;
+         s = strtok_r(NULL, "\n", &save)) {
+        s = strip_line(s);
+        char *eq = strchr(s, '=');
+        if (!*s || *s == '[' || !eq) continue;
+        *eq = '\0';
+        char *k = strip_line(s), *v = strip_line(eq + 1);
+        out[n].key = k;
+        out[n].value = v;
+        n++;
+    }
+    return n;
+}
+
+static const spec_line *find_line(const spec_line *lines, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(lines[i].key, key)) return &lines[i];
+    return NULL;
+}
+
+static bp_status spec_differs(const char *path, const char *key, const char *old_v,
+                              const char *new_v, bp_error *err)
+{
+    return bp_fail(err, BP_ERR_CONFIG,
+                   "%s holds a different sweep: %s = %s there, %s now (the first key that "
+                   "differs). A folder holds one sweep: choose another --out for this one, or "
+                   "continue the stored one with --config %s",
+                   path, key, old_v, new_v, path);
+}
+
+static bp_status compare_specs(const char *path, char *old_text, char *new_text, bp_error *err)
+{
+    spec_line o[SPEC_LINES_MAX], n[SPEC_LINES_MAX];
+    int no = spec_lines(old_text, o, SPEC_LINES_MAX), nn = spec_lines(new_text, n, SPEC_LINES_MAX);
+    for (int i = 0; i < nn; i++) {
+        const spec_line *x = find_line(o, no, n[i].key);
+        if (!x) return spec_differs(path, n[i].key, "(not set)", n[i].value, err);
+        if (strcmp(x->value, n[i].value))
+            return spec_differs(path, n[i].key, x->value, n[i].value, err);
+    }
+    for (int i = 0; i < no; i++)
+        if (!find_line(n, nn, o[i].key)) return spec_differs(path, o[i].key, o[i].value, "(not set)", err);
+    for (int i = 0; i < nn && i < no; i++)
+        if (strcmp(o[i].key, n[i].key))
+            return bp_fail(err, BP_ERR_CONFIG,
+                           "%s holds a different sweep: the same keys, but the lists are in "
+                           "another order (%s before %s there), which changes the cell order "
+                           "and folder names; keep the order, or choose another --out",
+                           path, o[i].key, n[i].key);
+    return BP_OK;
+}
+
+static bool dir_has_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    struct dirent *e;
+    bool any = false;
+    while (!any && (e = readdir(d)))
+        any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return any;
+}
+
+static bp_status check_existing_spec(const char *path, char *spec, bp_error *err)
+{
+    char *old = NULL;
+    bp_status st = bp_read_text(path, &old, NULL, err);
+    if (!st) st = compare_specs(path, old, spec, err);
+    free(old);
+    return st;
+}
+
+static bp_status spec_path(const char *dir, char *path, size_t size, bp_error *err)
+{
+    if (snprintf(path, size, "%s/sweep.ini", dir) >= (int)size)
+        return bp_fail(err, BP_ERR_IO, "%s: path too long", dir);
+    return BP_OK;
+}
+
+/* Checks DIR against the spec text; *fresh = 1 when DIR has no sweep yet. */
+static bp_status check_dir(const char *dir, char *spec, int *fresh, bp_error *err)
+{
+    char path[PATH_MAX_];
+    bp_status st = spec_path(dir, path, sizeof path, err);
+    *fresh = 0;
+    if (st) return st;
+    if (bp_file_exists(path)) return check_existing_spec(path, spec, err);
+    if (dir_has_entries(dir))
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s is not empty but has no sweep.ini, so it does not hold a sweep; "
+                       "choose a new or empty --out directory",
+                       dir);
+    *fresh = 1;
+    return BP_OK;
+}
+
+bp_status bp_sweep_check_dir(const bp_sweep *s, const char *dir, bp_error *err)
+{
+    char *spec = NULL;
+    int fresh;
+    bp_status st = bp_sweep_spec_text(s, &spec, err);
+    if (!st) st = check_dir(dir, spec, &fresh, err);
+    free(spec);
+    return st;
+}
+
+bp_status bp_sweep_prepare_dir(const bp_sweep *s, const char *dir, bp_error *err)
+{
+    char path[PATH_MAX_], *spec = NULL;
+    int fresh = 0;
+    bp_status st = bp_sweep_spec_text(s, &spec, err);
+    if (!st) st = check_dir(dir, spec, &fresh, err);
+    if (!st && fresh && !(st = bp_mkdir_p(dir, err)) && !(st = spec_path(dir, path, sizeof path, err)))
+        st = bp_write_file_atomic(path, spec, strlen(spec), err);
+    free(spec);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                  */
+
+void bp_sweep_run_dir(char *buf, size_t size, const char *dir, const bp_sweep_cell *cell,
+                      uint64_t seed)
+{
+    snprintf(buf, size, "%s/%s/seed-%" PRIu64, dir, cell->name, seed);
+}
+
+static bool run_finished(const char *dir, const bp_sweep_cell *cell, uint64_t seed)
+{
+    char run[PATH_MAX_], path[PATH_MAX_ + 16];
+    bp_sweep_run_dir(run, sizeof run, dir, cell, seed);
+    bp_run_path(path, sizeof path, run, "final.json");
+    return bp_file_exists(path);
+}
+
+int bp_sweep_cell_done(const bp_sweep *s, const char *dir, const bp_sweep_cell *cell)
+{
+    for (int r = 0; r < s->n_seeds; r++)
+        if (!run_finished(dir, cell, s->seeds[r])) return 0;
+    return 1;
+}
+
+bp_status bp_sweep_run_cell(const bp_sweep *s, const bp_sweep_cell *cell, const char *dir,
+                            const bp_dataset *ds, const bp_runner_opts *opts, int *diverged,
+                            bp_error *err)
+{
+    int R = s->n_seeds;
+    char(*paths)[PATH_MAX_] = malloc((size_t)R * sizeof *paths);
+    const char **dirs = malloc((size_t)R * sizeof *dirs);
+    bp_status st = BP_OK;
+    if (!paths || !dirs) st = bp_fail(err, BP_ERR_NOMEM, "sweep: out of memory");
+    for (int r = 0; r < R && !st; r++) {
+        bp_sweep_run_dir(paths[r], sizeof paths[r], dir, cell, s->seeds[r]);
+        dirs[r] = paths[r];
+    }
+    if (!st) {
+        bp_runner_opts o = *opts;
+        o.dirs = dirs;
+        o.resume = 1;
+        st = bp_run_group(&cell->cfg, s->seeds, R, ds, &o, diverged, err);
+        if (st && st != BP_ERR_INTERRUPTED) bp_fail_context(err, "cell %s", cell->name);
+    }
+    free(paths);
+    free(dirs);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                  */
+
+static double json_number(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static bp_status read_run(const char *run_dir, bp_sweep_run_result *out, bp_error *err)
+{
+    char path[PATH_MAX_ + 16], *text = NULL;
+    bp_run_path(path, sizeof path, run_dir, "final.json");
+    if (!bp_file_exists(path)) return BP_OK;
+    bp_status st = bp_read_text(path, &text, NULL, err);
+    if (st) return st;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return bp_fail(err, BP_ERR_FORMAT,
+                       "%s: not a JSON object; delete it (and the run's checkpoints) to train "
+                       "the run again",
+                       path);
+    }
+    bool diverged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "diverged"));
+    out->state = diverged ? BP_SWEEP_DIVERGED : BP_SWEEP_DONE;
+    double epochs = json_number(o, "epochs");
+    out->epochs = isfinite(epochs) ? (int)epochs : 0;
+    out->test_error = json_number(o, "test_error");
+    out->valid_error = json_number(o, "valid_error");
+    cJSON_Delete(o);
+    return BP_OK;
+}
+
+typedef struct {
+    int n;
+    double sum, min, max;
+} moments;
+
+static void moments_add(moments *m, double x)
+{
+    if (!m->n || x < m->min) m->min = x;
+    if (!m->n || x > m->max) m->max = x;
+    m->n++;
+    m->sum += x;
+}
+
+static void cell_statistics(bp_sweep_cell_result *res)
+{
+    moments t = {0}, v = {0};
+    for (int r = 0; r < res->runs; r++) {
+        const bp_sweep_run_result *x = &res->run[r];
+        res->finished += x->state != BP_SWEEP_PENDING;
+        res->diverged += x->state == BP_SWEEP_DIVERGED;
+        if (x->state != BP_SWEEP_DONE) continue;
+        if (isfinite(x->test_error)) moments_add(&t, 100.0 * x->test_error);
+        if (isfinite(x->valid_error)) moments_add(&v, 100.0 * x->valid_error);
+    }
+    res->n_test = t.n;
+    res->mean_test = t.n ? t.sum / t.n : NAN;
+    res->min_test = t.n ? t.min : NAN;
+    res->max_test = t.n ? t.max : NAN;
+    res->n_valid = v.n;
+    res->mean_valid = v.n ? v.sum / v.n : NAN;
+    double ss = 0.0;
+    for (int r = 0; r < res->runs; r++) {
+        const bp_sweep_run_result *x = &res->run[r];
+        if (x->state == BP_SWEEP_DONE && isfinite(x->test_error)) {
+            double d = 100.0 * x->test_error - res->mean_test;
+            ss += d * d;
+        }
+    }
+    res->std_test = t.n > 1 ? sqrt(ss / (t.n - 1)) : NAN;
+}
+
+bp_status bp_sweep_cell_result_read(const bp_sweep *s, const char *dir,
+                                    const bp_sweep_cell *cell, bp_sweep_cell_result *res,
+                                    bp_error *err)
+{
+    memset(res, 0, sizeof *res);
+    res->run = calloc((size_t)s->n_seeds, sizeof *res->run);
+    if (!res->run) return bp_fail(err, BP_ERR_NOMEM, "sweep summary: out of memory");
+    res->runs = s->n_seeds;
+    for (int r = 0; r < s->n_seeds; r++) {
+        char run[PATH_MAX_];
+        bp_sweep_run_result *x = &res->run[r];
+        x->seed = s->seeds[r];
+        x->state = BP_SWEEP_PENDING;
+        x->test_error = x->valid_error = NAN;
+        bp_sweep_run_dir(run, sizeof run, dir, cell, s->seeds[r]);
+        bp_status st = read_run(run, x, err);
+        if (st) return st;
+    }
+    cell_statistics(res);
+    return BP_OK;
+}
+
+void bp_sweep_cell_result_free(bp_sweep_cell_result *res)
+{
+    if (!res) return;
+    free(res->run);
+    res->run = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Summaries                                                                */
+
+typedef struct {
+    const bp_sweep *s;
+    int n;
+    bp_sweep_cell *cells;
+    bp_sweep_cell_result *res;
+    int n_extra;                          /* axes other than dataset, hidden, rule */
+    int extra[BP_SWEEP_MAX_ENTRIES];      /* axis positions */
+} summary;
+
+static bool is_main_key(const char *name)
+{
+    return !strcmp(name, "dataset") || !strcmp(name, "hidden") || !strcmp(name, "rule");
+}
+
+static void summary_free(summary *y)
+{
+    for (int i = 0; y->res && i < y->n; i++) bp_sweep_cell_result_free(&y->res[i]);
+    free(y->res);
+    free(y->cells);
+}
+
+static bp_status summary_read(summary *y, const bp_sweep *s, const char *dir, bp_error *err)
+{
+    memset(y, 0, sizeof *y);
+    y->s = s;
+    y->n = s->n_cells;
+    y->cells = calloc((size_t)y->n, sizeof *y->cells);
+    y->res = calloc((size_t)y->n, sizeof *y->res);
+    if (!y->cells || !y->res) return bp_fail(err, BP_ERR_NOMEM, "sweep summary: out of memory");
+    for (int a = 0; a < s->n_axes; a++)
+        if (!is_main_key(s->entries[s->axis[a]].key)) y->extra[y->n_extra++] = a;
+    for (int i = 0; i < y->n; i++) {
+        bp_status st = bp_sweep_cell_at(s, i, &y->cells[i], err);
+        if (!st) st = bp_sweep_cell_result_read(s, dir, &y->cells[i], &y->res[i], err);
+        if (st) return st;
+    }
+    return BP_OK;
+}
+
+static const char *cfg_value(const bp_config *cfg, const char *key, char *buf, size_t n)
+{
+    bp_error ignore;
+    if (bp_config_get(cfg, key, buf, n, &ignore)) snprintf(buf, n, "?");
+    return buf;
+}
+
+/* A CSV field, quoted when it holds a comma, quote or line break. */
+static void csv_field(FILE *f, const char *v, bool last)
+{
+    if (strpbrk(v, ",\"\n\r")) {
+        fputc('"', f);
+        for (const char *p = v; *p; p++) {
+            if (*p == '"') fputc('"', f);
+            fputc(*p, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(v, f);
+    }
+    fputc(last ? '\n' : ',', f);
+}
+
+static void csv_number(FILE *f, double v, bool last)
+{
+    if (isfinite(v)) fprintf(f, "%.4f", v);
+    fputc(last ? '\n' : ',', f);
+}
+
+static const char *const csv_main_keys[] = {"dataset", "hidden", "rule"};
+
+static void csv_header(FILE *f, const summary *y)
+{
+    for (int k = 0; k < 3; k++) csv_field(f, csv_main_keys[k], false);
+    for (int x = 0; x < y->n_extra; x++)
+        csv_field(f, y->s->entries[y->s->axis[y->extra[x]]].key, false);
+    fputs("runs,finished,diverged,mean_test_error_pct,std_test_error_pct,min_test_error_pct,"
+          "max_test_error_pct,mean_valid_error_pct,cell\n",
+          f);
+}
+
+static void csv_row(FILE *f, const summary *y, int i)
+{
+    const bp_sweep_cell *c = &y->cells[i];
+    const bp_sweep_cell_result *r = &y->res[i];
+    char buf[VALUE_MAX];
+    for (int k = 0; k < 3; k++) csv_field(f, cfg_value(&c->cfg, csv_main_keys[k], buf, sizeof buf), false);
+    for (int x = 0; x < y->n_extra; x++) {
+        const bp_sweep_entry *e = &y->s->entries[y->s->axis[y->extra[x]]];
+        csv_field(f, e->values[c->value[y->extra[x]]], false);
+    }
+    fprintf(f, "%d,%d,%d,", r->runs, r->finished, r->diverged);
+    csv_number(f, r->mean_test, false);
+    csv_number(f, r->std_test, false);
+    csv_number(f, r->min_test, false);
+    csv_number(f, r->max_test, false);
+    csv_number(f, r->mean_valid, false);
+    csv_field(f, c->name, true);
+}
+
+static char *summary_csv(const summary *y)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    csv_header(f, y);
+    for (int i = 0; i < y->n; i++) csv_row(f, y, i);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void json_number_or_null(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
+    else cJSON_AddNullToObject(o, key);
+}
+
+static const char *state_name(bp_sweep_run_state st)
+{
+    return st == BP_SWEEP_DONE ? "done" : st == BP_SWEEP_DIVERGED ? "diverged" : "pending";
+}
+
+static cJSON *json_runs(const bp_sweep_cell_result *r)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int k = 0; a && k < r->runs; k++) {
+        const bp_sweep_run_result *x = &r->run[k];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "seed", (double)x->seed);
+        cJSON_AddStringToObject(o, "state", state_name(x->state));
+        cJSON_AddNumberToObject(o, "epochs", x->epochs);
+        json_number_or_null(o, "test_error_pct", 100.0 * x->test_error);
+        json_number_or_null(o, "valid_error_pct", 100.0 * x->valid_error);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+static cJSON *json_cell(const summary *y, int i)
+{
+    const bp_sweep_cell *c = &y->cells[i];
+    const bp_sweep_cell_result *r = &y->res[i];
+    cJSON *o = cJSON_CreateObject();
+    char buf[VALUE_MAX];
+    cJSON_AddStringToObject(o, "cell", c->name);
+    for (int k = 0; k < 3; k++)
+        cJSON_AddStringToObject(o, csv_main_keys[k], cfg_value(&c->cfg, csv_main_keys[k], buf, sizeof buf));
+    for (int x = 0; x < y->n_extra; x++) {
+        const bp_sweep_entry *e = &y->s->entries[y->s->axis[y->extra[x]]];
+        cJSON_AddStringToObject(o, e->key, e->values[c->value[y->extra[x]]]);
+    }
+    cJSON_AddNumberToObject(o, "runs", r->runs);
+    cJSON_AddNumberToObject(o, "finished", r->finished);
+    cJSON_AddNumberToObject(o, "diverged", r->diverged);
+    json_number_or_null(o, "mean_test_error_pct", r->mean_test);
+    json_number_or_null(o, "std_test_error_pct", r->std_test);
+    json_number_or_null(o, "min_test_error_pct", r->min_test);
+    json_number_or_null(o, "max_test_error_pct", r->max_test);
+    json_number_or_null(o, "mean_valid_error_pct", r->mean_valid);
+    cJSON_AddItemToObject(o, "per_run", json_runs(r));
+    return o;
+}
+
+static char *summary_json(const summary *y)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON *keys = cJSON_AddArrayToObject(root, "lists");
+    for (int a = 0; a < y->s->n_axes; a++)
+        cJSON_AddItemToArray(keys, cJSON_CreateString(y->s->entries[y->s->axis[a]].key));
+    cJSON *seeds = cJSON_AddArrayToObject(root, "seeds");
+    for (int r = 0; r < y->s->n_seeds; r++)
+        cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)y->s->seeds[r]));
+    cJSON *cells = cJSON_AddArrayToObject(root, "cells");
+    for (int i = 0; i < y->n; i++) cJSON_AddItemToArray(cells, json_cell(y, i));
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return NULL;
+    size_t n = strlen(text);
+    char *out = realloc(text, n + 2);
+    if (!out) {
+        free(text);
+        return NULL;
+    }
+    out[n] = '\n';
+    out[n + 1] = '\0';
+    return out;
+}
+
+/* ---- summary.md: the paper's layout, rows = hidden, columns = rule ---- */
+
+/* Position of `key` among the axes, or -1. */
+static int axis_of(const bp_sweep *s, const char *key)
+{
+    for (int a = 0; a < s->n_axes; a++)
+        if (!strcmp(s->entries[s->axis[a]].key, key)) return a;
+    return -1;
+}
+
+/* Cell index for per-axis value indices. */
+static int cell_index(const bp_sweep *s, const int *value)
+{
+    int index = 0;
+    for (int a = 0; a < s->n_axes; a++) index = index * s->entries[s->axis[a]].n + value[a];
+    return index;
+}
+
+static void md_result(FILE *f, const bp_sweep_cell_result *r)
+{
+    if (r->n_test >= 2) fprintf(f, "%.2f ± %.2f", r->mean_test, r->std_test);
+    else if (r->n_test == 1) fprintf(f, "%.2f", r->mean_test);
+    else fprintf(f, "—");
+    int pending = r->runs - r->finished;
+    if (r->diverged && pending) fprintf(f, " (%d diverged, %d pending)", r->diverged, pending);
+    else if (r->diverged) fprintf(f, " (%d diverged)", r->diverged);
+    else if (pending) fprintf(f, " (%d of %d pending)", pending, r->runs);
+}
+
+static void upper(const char *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++) out[i] = (char)toupper((unsigned char)s[i]);
+    out[i] = '\0';
+}
+
+/* One table: the cells whose other axes have the values in `value`. */
+static void md_table(FILE *f, const summary *y, int *value)
+{
+    const bp_sweep *s = y->s;
+    int ah = axis_of(s, "hidden"), ar = axis_of(s, "rule");
+    int nh = ah >= 0 ? s->entries[s->axis[ah]].n : 1, nr = ar >= 0 ? s->entries[s->axis[ar]].n : 1;
+    char buf[VALUE_MAX], up[64];
+    fprintf(f, "| hidden |");
+    for (int j = 0; j < nr; j++) {
+        if (ar >= 0) value[ar] = j;
+        const bp_config *cfg = &y->cells[cell_index(s, value)].cfg;
+        upper(bp_rule_name(cfg->rule), up, sizeof up);
+        fprintf(f, " %s |", up);
+    }
+    fprintf(f, "\n|---|");
+    for (int j = 0; j < nr; j++) fprintf(f, "---|");
+    fputc('\n', f);
+    for (int i = 0; i < nh; i++) {
+        if (ah >= 0) value[ah] = i;
+        for (int j = 0; j < nr; j++) {
+            if (ar >= 0) value[ar] = j;
+            int k = cell_index(s, value);
+            if (j == 0) fprintf(f, "| %s |", cfg_value(&y->cells[k].cfg, "hidden", buf, sizeof buf));
+            fputc(' ', f);
+            md_result(f, &y->res[k]);
+            fprintf(f, " |");
+        }
+        fputc('\n', f);
+    }
+}
+
+static void md_heading(FILE *f, const summary *y, const int *value)
+{
+    fprintf(f, "\n##");
+    for (int x = 0; x < y->n_extra; x++) {
+        const bp_sweep_entry *e = &y->s->entries[y->s->axis[y->extra[x]]];
+        fprintf(f, "%s %s = %s", x ? "," : "", e->key, e->values[value[y->extra[x]]]);
+    }
+    fprintf(f, "\n\n");
+}
+
+static void md_seeds(FILE *f, const bp_sweep *s)
+{
+    bool range = true;
+    for (int r = 1; r < s->n_seeds; r++) range = range && s->seeds[r] == s->seeds[r - 1] + 1;
+    if (s->n_seeds == 1) fprintf(f, "seed %" PRIu64, s->seeds[0]);
+    else if (range) fprintf(f, "seeds %" PRIu64 "–%" PRIu64, s->seeds[0], s->seeds[s->n_seeds - 1]);
+    else {
+        fprintf(f, "seeds ");
+        for (int r = 0; r < s->n_seeds; r++) fprintf(f, "%s%" PRIu64, r ? ", " : "", s->seeds[r]);
+    }
+}
+
+static void md_intro(FILE *f, const summary *y)
+{
+    char buf[VALUE_MAX];
+    fprintf(f, "# Test error (%%)\n\nMean ± sample standard deviation (n−1) over each cell's "
+               "runs (");
+    md_seeds(f, y->s);
+    fprintf(f, "). Runs that diverged (NaN/Inf loss) are left out of the mean and counted; "
+               "— marks a cell without a result.\n");
+    if (axis_of(y->s, "dataset") < 0 && y->n > 0)
+        fprintf(f, "\nDataset: %s.\n", cfg_value(&y->cells[0].cfg, "dataset", buf, sizeof buf));
+}
+
+/* Advances the other axes' values like an odometer; false after the last. */
+static bool next_combination(const summary *y, int *value)
+{
+    for (int x = y->n_extra - 1; x >= 0; x--) {
+        int a = y->extra[x];
+        if (++value[a] < y->s->entries[y->s->axis[a]].n) return true;
+        value[a] = 0;
+    }
+    return false;
+}
+
+static char *summary_md(const summary *y)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    md_intro(f, y);
+    int value[BP_SWEEP_MAX_ENTRIES] = {0};
+    do {
+        if (y->n_extra) md_heading(f, y, value);
+        else fputc('\n', f);
+        md_table(f, y, value);
+    } while (next_combination(y, value));
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static bp_status write_text(const char *dir, const char *name, const char *text, bp_error *err)
+{
+    char path[PATH_MAX_];
+    if (!text) return bp_fail(err, BP_ERR_NOMEM, "%s/%s: out of memory", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return bp_write_file_atomic(path, text, strlen(text), err);
+}
+
+bp_status bp_sweep_write_summary(const bp_sweep *s, const char *dir, char **markdown,
+                                 bp_error *err)
+{
+    summary y;
+    bp_status st = summary_read(&y, s, dir, err);
+    char *csv = NULL, *json = NULL, *md = NULL;
+    if (!st) {
+        csv = summary_csv(&y);
+        json = summary_json(&y);
+        md = summary_md(&y);
+        st = write_text(dir, "summary.csv", csv, err);
+    }
+    if (!st) st = write_text(dir, "summary.json", json, err);
+    if (!st) st = write_text(dir, "summary.md", md, err);
+    summary_free(&y);
+    free(csv);
+    free(json);
+    if (!st && markdown) *markdown = md;
+    else free(md);
+    return st;
+}
