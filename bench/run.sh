@@ -16,7 +16,9 @@
 #   BENCH_RULES         rules                              [bp fa dfa bfa bdfa]
 #   BENCH_HIDDEN        widths                             [1x800 3x800]
 #   BENCH_WARMUP / BENCH_STEPS / BENCH_REPS   warm-up steps, steps per timed
-#                       repetition, repetitions            [2 / 6 / 5]
+#                       repetition, repetitions per process [2 / 6 / 4]
+#   BENCH_ROUNDS        processes per configuration and engine, alternating
+#                       biopp and PyTorch (their repetitions are pooled) [3]
 #   BENCH_GROUP         runs in the CUDA group rows        [5]
 #   BENCH_PARITY        0 skips the parity check           [1]
 #   BENCH_PARITY_HIDDEN widths of the parity check         [1x800 3x800]
@@ -36,7 +38,8 @@ RULES=${BENCH_RULES:-bp fa dfa bfa bdfa}
 HIDDEN=${BENCH_HIDDEN:-1x800 3x800}
 WARMUP=${BENCH_WARMUP:-2}
 STEPS=${BENCH_STEPS:-6}
-REPS=${BENCH_REPS:-5}
+REPS=${BENCH_REPS:-4}
+ROUNDS=${BENCH_ROUNDS:-3}
 GROUP=${BENCH_GROUP:-5}
 PARITY=${BENCH_PARITY:-1}
 PARITY_HIDDEN=${BENCH_PARITY_HIDDEN:-1x800 3x800}
@@ -49,23 +52,27 @@ export BIOPP_DATA_DIR
 say() { printf 'bench: %s\n' "$*" >&2; }
 
 # --- the harness binary ------------------------------------------------------
-# The Makefile's bench target builds build/biopp; build/bench_biopp is built
-# here when missing or older than its inputs (same flags as the Makefile).
-if [ ! -f "$BUILD/libbiopp.a" ] || [ ! -x "$BIOPP_BIN" ]; then
-    say "$BUILD/libbiopp.a or $BIOPP_BIN missing: run make first"
+# `make` keeps the library of each mode in $BUILD/obj<CUDA>/ ($BUILD/.cuda-mode
+# says which one build/biopp links). build/bench_biopp is built here when
+# missing or older than its inputs, with the Makefile's flags.
+mode=$(cat "$BUILD/.cuda-mode" 2>/dev/null || echo 0)
+LIB=$BUILD/obj$mode/libbiopp.a
+[ -f "$LIB" ] || LIB=$BUILD/libbiopp.a
+if [ ! -f "$LIB" ] || [ ! -x "$BIOPP_BIN" ]; then
+    say "no $BIOPP_BIN or libbiopp.a under $BUILD: run make first"
     exit 1
 fi
 if [ ! -x "$BENCH_BIN" ] ||
-    [ -n "$(find bench/bench.c "$BUILD/libbiopp.a" -newer "$BENCH_BIN" 2>/dev/null)" ]; then
-    libs="-lopenblas -linih -lcjson -lz -lm -lpthread"
-    if ! ar t "$BUILD/libbiopp.a" | grep -q '^cuda_stub\.o$'; then
+    [ -n "$(find bench/bench.c "$LIB" -newer "$BENCH_BIN" 2>/dev/null)" ]; then
+    libs="-lopenblas -linih -lcjson -lz -lmvec -lm -lpthread"
+    if ! ar t "$LIB" | grep -q '^cuda_stub\.o$'; then
         cuda_home=${CUDA_HOME:-/usr/local/cuda}
         libs="$libs -L$cuda_home/lib64 -Wl,-rpath,$cuda_home/lib64 -lcublas -lcudart -lstdc++"
     fi
-    say "building $BENCH_BIN"
+    say "building $BENCH_BIN from $LIB"
     # shellcheck disable=SC2086
     ${CC:-gcc} -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude -I. -o "$BENCH_BIN" bench/bench.c \
-        "$BUILD/libbiopp.a" $libs
+        "$LIB" $libs
 fi
 
 # --- what this machine has -----------------------------------------------------
@@ -115,14 +122,22 @@ measure() {
     fi
 }
 
-# --- CPU rows: biopp and PyTorch side by side, so noise hits both alike ------
+# Both engines on one configuration, alternating ROUNDS times, so that the
+# load of a shared machine hits both alike.
+pair() {
+    round=1
+    while [ $round -le "$ROUNDS" ]; do
+        measure biopp "$@"
+        if [ $have_torch = 1 ]; then measure torch "$@"; fi
+        round=$((round + 1))
+    done
+}
+
+# --- CPU rows ------------------------------------------------------------------
 for hidden in $HIDDEN; do
     for rule in $RULES; do
         for threads in 1 0; do
-            measure biopp --rule "$rule" --hidden "$hidden" --threads "$threads" --device cpu
-            if [ $have_torch = 1 ]; then
-                measure torch --rule "$rule" --hidden "$hidden" --threads "$threads" --device cpu
-            fi
+            pair --rule "$rule" --hidden "$hidden" --threads "$threads" --device cpu
         done
     done
 done
@@ -132,10 +147,7 @@ if [ $have_gpu = 1 ]; then
     for hidden in $HIDDEN; do
         for rule in $RULES; do
             for R in 1 "$GROUP"; do
-                measure biopp --rule "$rule" --hidden "$hidden" --R "$R" --device cuda
-                if [ $have_torch = 1 ]; then
-                    measure torch --rule "$rule" --hidden "$hidden" --R "$R" --device cuda
-                fi
+                pair --rule "$rule" --hidden "$hidden" --R "$R" --device cuda
             done
         done
     done
@@ -156,7 +168,7 @@ fi
 
 end=$(date +%s)
 wall=$((end - start))
-settings="warm-up $WARMUP steps, $REPS repetitions of $STEPS steps per measurement, batch 128, MNIST"
+settings="per configuration and engine: $ROUNDS alternating processes x $REPS repetitions of $STEPS steps after $WARMUP warm-up steps; batch 128; MNIST"
 "$PY" bench/report.py --raw "$raw" --parity "$parity" --doc "$DOC" --wall "$wall" \
     --command "make bench" --settings "$settings"
 say "done in ${wall} s"

@@ -76,7 +76,7 @@ cudaError_t bp_cuda_gather(cudaStream_t stream, int R, int B, int dim, const uin
 
 /* optim.cu */
 cudaError_t bp_cuda_adam_step(cudaStream_t stream, size_t n, float *param, const float *grad,
-                              float *m, float *v, bp_adam_hyper hp);
+                              float *m, float *v, const bp_adam_hyper *hp);
 cudaError_t bp_cuda_sgd_step(cudaStream_t stream, size_t n, float *param, const float *grad,
                              float *vel, float lr, float momentum);
 

@@ -102,6 +102,7 @@ static bp_status alloc_activations(bp_net *net, bp_backend *be, bp_error *err)
         return rc;
     net->labels = be->ops->alloc(be, rows * sizeof(int32_t));
     if (!net->labels) return bp_fail(err, BP_ERR_NOMEM, "allocating labels: %s", be->err.msg);
+    if ((rc = bp_net_reserve_steps(net, be, 1, err))) return rc;
     if (net->cfg.rule == BP_RULE_BFA)
         for (int l = 0; l <= net->L; l++)
             if ((rc = alloc_floats(be, &net->mirror[l], rows * net->n[l], "mirror activations",
@@ -173,11 +174,32 @@ void bp_net_destroy(bp_net *net, bp_backend *be)
         release_if(be, net->mirror[l]);
         release_if(be, net->eps[l]);
     }
-    float *bufs[] = {net->logits, net->yhat, net->E, net->T, net->P, net->HS, net->metrics};
+    float *bufs[] = {net->logits, net->yhat, net->E, net->T, net->P, net->HS, net->metrics,
+                     (float *)net->hyper};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) release_if(be, bufs[i]);
     release_if(be, net->labels);
     free(net->host_metrics);
+    free(net->host_hyper);
     free(net);
+}
+
+bp_status bp_net_reserve_steps(bp_net *net, bp_backend *be, int steps, bp_error *err)
+{
+    if (steps <= net->hyper_cap) return BP_OK;
+    bp_adam_hyper *dev = be->ops->alloc(be, (size_t)steps * 2 * sizeof *dev);
+    bp_adam_hyper *host = calloc((size_t)steps * 2, sizeof *host);
+    if (!dev || !host) {
+        if (dev) be->ops->release(be, dev);
+        free(host);
+        return bp_fail(err, BP_ERR_NOMEM, "allocating optimizer factors for %d steps", steps);
+    }
+    if (net->hyper) be->ops->release(be, net->hyper);
+    free(net->host_hyper);
+    net->hyper = dev;
+    net->host_hyper = host;
+    net->hyper_cap = steps;
+    net->hyper_count = 0;
+    return BP_OK;
 }
 
 bp_status bp_net_create(const bp_config *cfg, const uint64_t *seeds, int R, int n_input,

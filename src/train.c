@@ -97,6 +97,8 @@ static bp_status alloc_epoch_buffers(bp_group *g, bp_error *err)
     g->host_idx = malloc(idx_n * sizeof *g->host_idx);
     g->idx = be->ops->alloc(be, idx_n * sizeof *g->idx);
     net->metric_steps = g->steps;
+    bp_status rc = bp_net_reserve_steps(net, be, g->steps, err);
+    if (rc) return rc;
     size_t nm = (size_t)g->steps * net->metric_slots * net->R;
     net->metrics = be->ops->alloc(be, nm * sizeof(float));
     net->host_metrics = malloc(nm * sizeof(float));
@@ -160,7 +162,9 @@ static bp_status shuffle_epoch(bp_group *g, bp_error *err)
     return BP_OK;
 }
 
-static bp_status run_steps(bp_group *g, bp_progress_fn progress, void *user)
+/* Issues every step of the epoch. Nothing here waits for the device, so
+ * the sequence can be recorded once and replayed (see graph_begin). */
+static bp_status issue_steps(bp_group *g, bp_progress_fn progress, void *user)
 {
     bp_net *net = g->net;
     bp_backend *be = g->be;
@@ -173,6 +177,34 @@ static bp_status run_steps(bp_group *g, bp_progress_fn progress, void *user)
         if (progress && (s % every == 0 || s == g->steps - 1))
             progress(user, g->epoch + 1, s + 1, g->steps);
     }
+    return BP_OK;
+}
+
+/* The epoch's steps, through the backend's recorder when it has one: the
+ * CUDA backend warms up on the first epoch, records the second as a graph
+ * and replays it from then on (one launch per epoch instead of ~30 per
+ * step). A failed recording ran nothing: the steps are issued again. */
+static bp_status run_steps(bp_group *g, bp_progress_fn progress, void *user)
+{
+    bp_net *net = g->net;
+    bp_backend *be = g->be;
+    long long step0 = net->step;
+    BP_TRY(bp_optim_prepare(net, be, g->steps));
+    int replay = 0;
+    if (be->ops->graph_begin) BP_TRY(be->ops->graph_begin(be, &replay));
+    bp_status rc = BP_OK;
+    if (replay) net->step += g->steps;
+    else rc = issue_steps(g, progress, user);
+    if (be->ops->graph_end) {
+        bp_status end = be->ops->graph_end(be);
+        if (end == BP_ERR_UNSUPPORTED) {
+            net->step = step0;
+            rc = issue_steps(g, progress, user);
+        } else if (!rc) {
+            rc = end;
+        }
+    }
+    if (rc) return rc;
     return be->ops->sync(be);
 }
 

@@ -11,9 +11,12 @@ bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics)
     float scale = bp_grad_scale(net, rows);
     BP_TRY(bp_forward(net, be, rows));
     BP_TRY(bp_forward_phase(net, be, rows, metrics, scale));
+    /* Callers that did not prepare Adam's factors (bench, tests) get one
+     * step's worth here; the epoch loop prepares a whole epoch up front. */
+    if (net->step - net->hyper_base >= net->hyper_count) BP_TRY(bp_optim_prepare(net, be, 1));
     net->step++;
-    BP_TRY(bp_optim_step(net, be, &net->fwd, net->cfg.lr));
+    BP_TRY(bp_optim_step(net, be, &net->fwd, 0));
     if (!net->rule->backward_phase) return BP_OK;
     BP_TRY(net->rule->backward_phase(net, be, rows, metrics, scale));
-    return bp_optim_step(net, be, &net->fb, bp_config_feedback_lr(&net->cfg));
+    return bp_optim_step(net, be, &net->fb, 1);
 }

@@ -89,11 +89,28 @@ typedef struct bp_backend_ops {
                         const uint8_t *labels_all, const int32_t *idx, size_t idx_stride,
                         float *x, int32_t *labels);
 
-    /* Optimizer steps over n contiguous elements (a whole parameter arena). */
+    /* Optimizer steps over n contiguous elements (a whole parameter arena).
+     * Adam's hp lives in backend memory (a device pointer on CUDA): its
+     * bias corrections change every step, and a recorded step must read the
+     * current values, not the ones of the step it was recorded in. */
     bp_status (*adam_step)(bp_backend *be, size_t n, float *param, const float *grad, float *m,
                            float *v, const bp_adam_hyper *hp);
     bp_status (*sgd_step)(bp_backend *be, size_t n, float *param, const float *grad, float *vel,
                           float lr, float momentum);
+
+    /* Optional (NULL: not supported): record a repeated sequence of
+     * operations once and replay it, so the host stays out of the inner
+     * loop (CUDA graphs). graph_begin sets *replay = 1 when a recording
+     * exists: the caller then issues nothing and graph_end replays it.
+     * Otherwise the caller issues the operations (recorded, or run directly
+     * while warming up) and graph_end runs them. Between the two, no
+     * operation may wait for the device (no download, sync or alloc).
+     * graph_end returns BP_ERR_UNSUPPORTED when the recording failed and
+     * nothing ran: the caller issues the operations again (graphs are then
+     * off for this backend). graph_reset drops a recording. */
+    bp_status (*graph_begin)(bp_backend *be, int *replay);
+    bp_status (*graph_end)(bp_backend *be);
+    void (*graph_reset)(bp_backend *be);
 } bp_backend_ops;
 
 struct bp_backend {

@@ -77,6 +77,12 @@ typedef struct bp_net {
 
     const struct bp_rule *rule;
     long long step;      /* optimizer steps taken (Adam's t) */
+
+    /* Adam's per-step hyper-parameters in backend memory, for the steps
+     * hyper_base+1 .. hyper_base+hyper_count: entry 2k forward, 2k+1 feedback. */
+    bp_adam_hyper *hyper, *host_hyper;
+    int hyper_cap, hyper_count;
+    long long hyper_base;
 } bp_net;
 
 /* Builds the net of a group: declares tensors for cfg's rule, allocates all
@@ -85,6 +91,9 @@ typedef struct bp_net {
 bp_status bp_net_create(const bp_config *cfg, const uint64_t *seeds, int R, int n_input,
                         int classes, bp_backend *be, bp_net **out, bp_error *err);
 void bp_net_destroy(bp_net *net, bp_backend *be);
+
+/* Makes room for Adam's factors of `steps` steps (see bp_optim_prepare). */
+bp_status bp_net_reserve_steps(bp_net *net, bp_backend *be, int steps, bp_error *err);
 
 /* Declares a tensor; returns its index. */
 int bp_arena_add(bp_arena *a, const char *name, int rows, int cols, bp_init_kind init,

@@ -14,8 +14,14 @@ bp_status bp_forward(bp_net *net, bp_backend *be, int rows);
 bp_status bp_forward_phase(bp_net *net, bp_backend *be, int rows, float *metrics,
                            float grad_scale);
 
-/* One optimizer step on an arena, with the learning rate lr. */
-bp_status bp_optim_step(bp_net *net, bp_backend *be, bp_arena *a, double lr);
+/* Computes Adam's hyper-parameters of the next `steps` optimizer steps
+ * (t = net->step + 1 ...) and uploads them; steps <= net->hyper_cap. */
+bp_status bp_optim_prepare(bp_net *net, bp_backend *be, int steps);
+
+/* One optimizer step (t = net->step) on the forward (feedback = 0) or
+ * feedback arena. Adam needs the step prepared (bp_train_step does it when
+ * the caller has not). */
+bp_status bp_optim_step(bp_net *net, bp_backend *be, bp_arena *a, int feedback);
 
 /* The full step of METHODS.md's order: forward, forward phase, update W/b,
  * backward phase, update feedback weights. metrics: this step's slots. */

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -23,9 +24,25 @@ typedef struct {
     cublasHandle_t blas;
     double *scratch; /* stage-1 partials of the per-run reductions */
     size_t scratch_n; /* doubles */
+    void *blas_ws;   /* cuBLAS workspace, set once so a recording never allocates */
+    /* Recording of one epoch's steps (see graph_begin in backend.h). */
+    cudaGraphExec_t graph;
+    int graph_calls; /* graph_begin calls so far: the first one warms up */
+    int capturing;
+    int graphs_off;  /* BIOPP_CUDA_GRAPHS=0, or a recording failed */
 } cuda_impl;
 
 static cuda_impl *impl_of(bp_backend *be) { return (cuda_impl *)be->impl; }
+
+/* 32 MiB, NVIDIA's recommendation for Hopper; a user-owned workspace keeps
+ * cuBLAS from allocating inside a graph recording. */
+#define BP_CUBLAS_WORKSPACE ((size_t)32 << 20)
+
+#define BP_CUDA_TRY(expr)                                                              \
+    do {                                                                               \
+        bp_status bp_cuda_try_rc_ = (expr);                                            \
+        if (bp_cuda_try_rc_) return bp_cuda_try_rc_;                                   \
+    } while (0)
 
 static const char *cublas_status_string(cublasStatus_t s)
 {
@@ -296,7 +313,7 @@ static bp_status cuda_gather(bp_backend *be, int R, int B, int dim, const uint8_
 static bp_status cuda_adam_step(bp_backend *be, size_t n, float *param, const float *grad,
                                 float *m, float *v, const bp_adam_hyper *hp)
 {
-    return check_cuda(be, bp_cuda_adam_step(impl_of(be)->stream, n, param, grad, m, v, *hp),
+    return check_cuda(be, bp_cuda_adam_step(impl_of(be)->stream, n, param, grad, m, v, hp),
                       BP_ERR_DEVICE, "kernel adam_step(n=%zu)", n);
 }
 
@@ -308,14 +325,79 @@ static bp_status cuda_sgd_step(bp_backend *be, size_t n, float *param, const flo
                       BP_ERR_DEVICE, "kernel sgd_step(n=%zu)", n);
 }
 
+/* ---- graphs: record an epoch once, replay it -------------------------------- */
+
+static void cuda_graph_reset(bp_backend *be)
+{
+    cuda_impl *im = impl_of(be);
+    if (im->graph) cudaGraphExecDestroy(im->graph);
+    im->graph = NULL;
+    im->graph_calls = 0;
+}
+
+static bp_status cuda_graph_begin(bp_backend *be, int *replay)
+{
+    cuda_impl *im = impl_of(be);
+    *replay = 0;
+    if (im->graphs_off) return BP_OK;
+    if (im->graph) {
+        *replay = 1;
+        return BP_OK;
+    }
+    /* The first sequence runs directly: it grows the reduction scratch and
+     * lets cuBLAS pick its kernels, neither of which may happen while
+     * recording. */
+    if (im->graph_calls++ == 0) return BP_OK;
+    cudaError_t rc = cudaStreamBeginCapture(im->stream, cudaStreamCaptureModeThreadLocal);
+    if (rc != cudaSuccess) {
+        cudaGetLastError();
+        im->graphs_off = 1; /* run directly from now on */
+        return BP_OK;
+    }
+    im->capturing = 1;
+    return BP_OK;
+}
+
+/* Ends a recording: on any failure nothing has run, graphs go off and the
+ * caller issues the operations again (BP_ERR_UNSUPPORTED). */
+static bp_status end_capture(bp_backend *be)
+{
+    cuda_impl *im = impl_of(be);
+    cudaGraph_t g = NULL;
+    im->capturing = 0;
+    cudaError_t rc = cudaStreamEndCapture(im->stream, &g);
+    if (rc == cudaSuccess) rc = cudaGraphInstantiate(&im->graph, g, 0);
+    if (g) cudaGraphDestroy(g);
+    if (rc != cudaSuccess) {
+        cudaGetLastError();
+        im->graph = NULL;
+        im->graphs_off = 1;
+        return bp_fail(&be->err, BP_ERR_UNSUPPORTED,
+                       "recording the epoch as a CUDA graph failed (%s); running it directly",
+                       cudaGetErrorString(rc));
+    }
+    return BP_OK;
+}
+
+static bp_status cuda_graph_end(bp_backend *be)
+{
+    cuda_impl *im = impl_of(be);
+    if (im->capturing) BP_CUDA_TRY(end_capture(be));
+    if (!im->graph) return BP_OK; /* ran directly */
+    return check_cuda(be, cudaGraphLaunch(im->graph, im->stream), BP_ERR_DEVICE,
+                      "cudaGraphLaunch (one epoch of training steps)");
+}
+
 /* ---- lifetime -------------------------------------------------------------- */
 
 static void impl_free(cuda_impl *im)
 {
     if (!im) return;
     if (im->stream) cudaStreamSynchronize(im->stream);
+    if (im->graph) cudaGraphExecDestroy(im->graph);
     if (im->scratch) cudaFree(im->scratch);
     if (im->blas) cublasDestroy(im->blas);
+    if (im->blas_ws) cudaFree(im->blas_ws);
     if (im->stream) cudaStreamDestroy(im->stream);
     free(im);
 }
@@ -347,6 +429,9 @@ static const bp_backend_ops cuda_ops = {
     .gather = cuda_gather,
     .adam_step = cuda_adam_step,
     .sgd_step = cuda_sgd_step,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_reset = cuda_graph_reset,
 };
 
 bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_error *err)
@@ -395,12 +480,19 @@ bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_er
         step = "cublasSetStream";
     else if ((brc = cublasSetMathMode(im->blas, math)) != CUBLAS_STATUS_SUCCESS)
         step = "cublasSetMathMode";
+    else if (cudaMalloc(&im->blas_ws, BP_CUBLAS_WORKSPACE) != cudaSuccess)
+        step = "cudaMalloc (cuBLAS workspace)", brc = CUBLAS_STATUS_ALLOC_FAILED;
+    else if ((brc = cublasSetWorkspace(im->blas, im->blas_ws, BP_CUBLAS_WORKSPACE)) !=
+             CUBLAS_STATUS_SUCCESS)
+        step = "cublasSetWorkspace";
     if (step) {
         impl_free(im);
         free(be);
         return bp_fail(err, brc == CUBLAS_STATUS_ALLOC_FAILED ? BP_ERR_NOMEM : BP_ERR_DEVICE,
                        "cuda backend: %s failed: %s", step, cublas_status_string(brc));
     }
+    const char *graphs = getenv("BIOPP_CUDA_GRAPHS");
+    im->graphs_off = graphs && !strcmp(graphs, "0");
     /* Room for the reductions of up to 16 runs; grown on demand. */
     if (ensure_scratch(be, 16) != BP_OK) {
         bp_status code = be->err.code;

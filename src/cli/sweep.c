@@ -146,8 +146,8 @@ typedef struct {
     const bp_sweep *s;
     int cell, epochs;          /* current cell (1-based) and its epochs */
     char name[BP_SWEEP_NAME_MAX + 1];
-    /* the per-epoch line: runs reported for line_epoch so far */
-    int line_epoch, line_runs, line_diverged;
+    /* the per-epoch line: runs reported for line_epoch so far, of `live` */
+    int live, line_epoch, line_runs, line_diverged;
     double line_test, last_line;
     /* ETA: work in epoch-runs (one run trained one epoch) */
     long long left_after;      /* in the pending cells after this one */
@@ -174,38 +174,41 @@ static double eta_seconds(const sweep_ui *ui, int with_cell)
     return spent / (double)ui->trained * (double)left;
 }
 
-static void flush_epoch_line(sweep_ui *ui)
+/* One line per epoch of the group, at most every LINE_EVERY_S seconds (the
+ * cell's own line reports its last epoch). */
+static void epoch_line(sweep_ui *ui)
 {
-    if (!ui->line_runs) return;
     double now = cli_now();
-    int last = ui->line_epoch >= ui->epochs;
-    if (!last && now - ui->last_line >= LINE_EVERY_S) {
-        char eta[32];
-        int ok = ui->line_runs - ui->line_diverged;
-        format_duration(eta_seconds(ui, 1), eta, sizeof eta);
-        progress_clear(&ui->bar);
-        fprintf(stderr, "biopp sweep: [%d/%d] %s epoch %d/%d  test %.2f%% (mean of %d)%s  ETA %s\n",
-                ui->cell, ui->s->n_cells, ui->name, ui->line_epoch, ui->epochs,
-                ok ? 100.0 * ui->line_test / ok : NAN, ok,
-                ui->line_diverged ? "  some diverged" : "", eta);
-        ui->last_line = now;
-    }
-    ui->line_runs = ui->line_diverged = 0;
-    ui->line_test = 0.0;
+    if (ui->line_epoch >= ui->epochs || now - ui->last_line < LINE_EVERY_S) return;
+    char eta[32];
+    int ok = ui->line_runs - ui->line_diverged;
+    format_duration(eta_seconds(ui, 1), eta, sizeof eta);
+    progress_clear(&ui->bar);
+    fprintf(stderr, "biopp sweep: [%d/%d] %s epoch %d/%d  test %.2f%% (mean of %d runs)%s  ETA %s\n",
+            ui->cell, ui->s->n_cells, ui->name, ui->line_epoch, ui->epochs,
+            ok ? 100.0 * ui->line_test / ok : NAN, ok,
+            ui->line_diverged ? "  some diverged" : "", eta);
+    ui->last_line = now;
 }
 
+/* After each epoch of each live run (runs in order; diverged runs retire). */
 static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
 {
     sweep_ui *ui = user;
     if (m->epoch != ui->line_epoch) {
-        flush_epoch_line(ui);
         ui->line_epoch = m->epoch;
+        ui->line_runs = ui->line_diverged = 0;
+        ui->line_test = 0.0;
     }
     ui->trained++;
     ui->run_epoch[r] = m->diverged ? ui->epochs : m->epoch;
     ui->line_runs++;
     if (m->diverged) ui->line_diverged++;
     else ui->line_test += m->test_error;
+    if (ui->line_runs == ui->live) {
+        epoch_line(ui);
+        ui->live -= ui->line_diverged;
+    }
 }
 
 static void on_progress(void *user, int epoch, int step, int steps)
@@ -214,7 +217,18 @@ static void on_progress(void *user, int epoch, int step, int steps)
     progress_step(&ui->bar, epoch, step, steps);
 }
 
-static void start_cell(sweep_ui *ui, const bp_sweep_cell *c)
+/* Runs of the cell that will train: those not recorded as diverged. */
+static int live_runs(const bp_sweep *s, const char *out, const bp_sweep_cell *c)
+{
+    bp_sweep_cell_result r;
+    bp_error ignore;
+    int live = s->n_seeds;
+    if (!bp_sweep_cell_result_read(s, out, c, &r, &ignore)) live -= r.diverged;
+    bp_sweep_cell_result_free(&r);
+    return live;
+}
+
+static void start_cell(sweep_ui *ui, const char *out, const bp_sweep_cell *c)
 {
     char label[sizeof ui->bar.label];
     ui->epochs = c->cfg.epochs;
@@ -227,6 +241,7 @@ static void start_cell(sweep_ui *ui, const bp_sweep_cell *c)
     ui->cell_work = (long long)ui->s->n_seeds * c->cfg.epochs;
     ui->left_after -= ui->cell_work;
     memset(ui->run_epoch, 0, sizeof ui->run_epoch);
+    ui->live = live_runs(ui->s, out, c);
     ui->line_epoch = ui->line_runs = ui->line_diverged = 0;
     ui->last_line = ui->cell_start = cli_now();
 }
@@ -310,7 +325,7 @@ static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp
         .stop = &bp_stop_requested, .progress = on_progress, .on_epoch = on_epoch, .user = ui};
     int *diverged = calloc((size_t)ui->s->n_seeds, sizeof *diverged);
     bp_error err = {0};
-    start_cell(ui, c);
+    start_cell(ui, out, c);
     double t0 = cli_now();
     bp_status st = diverged ? bp_sweep_run_cell(ui->s, c, out, ds, &opts, diverged, &err)
                             : bp_fail(&err, BP_ERR_NOMEM, "out of memory");

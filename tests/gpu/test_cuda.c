@@ -615,9 +615,12 @@ Test(cuda, adam_step)
     for (int t = 1; t <= 3; t++) {
         hp.step_size = (float)(1e-3 / (1.0 - pow(0.9, t)));
         hp.sqrt_bias_corr2 = (float)sqrt(1.0 - pow(0.999, t));
-        cr_assert_eq(p.cpu->ops->adam_step(p.cpu, n, tw.c, tg.c, tm.c, tv.c, &hp), BP_OK);
-        cr_assert_eq(p.gpu->ops->adam_step(p.gpu, n, tw.g, tg.g, tm.g, tv.g, &hp), BP_OK, "%s",
+        /* The factors live in each backend's memory (a device pointer on CUDA). */
+        twin th = twin_new(&p, &hp, sizeof hp);
+        cr_assert_eq(p.cpu->ops->adam_step(p.cpu, n, tw.c, tg.c, tm.c, tv.c, th.c), BP_OK);
+        cr_assert_eq(p.gpu->ops->adam_step(p.gpu, n, tw.g, tg.g, tm.g, tv.g, th.g), BP_OK, "%s",
                      p.gpu->err.msg);
+        twin_free(&p, &th);
     }
     expect_close(&p, &tw, n, 1e-7, EW_RTOL, "adam param");
     expect_close(&p, &tm, n, 1e-8, EW_RTOL, "adam m");
@@ -657,7 +660,7 @@ Test(cuda, sgd_step)
 /* ---- training: the five rules on both devices ------------------------------- */
 
 #define T_RUNS 2
-#define T_EPOCHS 2
+#define T_EPOCHS 3 /* warm-up, graph recording, graph replay */
 #define T_BATCH 32
 #define T_STEPS 50
 #define T_TRAIN (T_BATCH * T_STEPS)
@@ -888,3 +891,45 @@ Test(cuda_train, deterministic)
     trained_free(&b);
     bp_dataset_free(&ds);
 }
+
+/* The CUDA backend records the second epoch's steps as a CUDA graph and
+ * replays it from the third on (src/train.c run_steps). The same kernels
+ * run either way, so a run with graphs must equal one without
+ * (BIOPP_CUDA_GRAPHS=0) bit for bit. Adam covers the per-step factors read
+ * from device memory; BDFA and BFA cover both backward phases. */
+static void graphs_equal_direct(bp_rule_id rule)
+{
+    bp_dataset ds;
+    make_dataset(&ds);
+    bp_config cfg;
+    make_config(&cfg, rule);
+    cfg.device = BP_DEVICE_CUDA;
+    cfg.optimizer = BP_OPT_ADAM;
+    cfg.lr = 1e-3;
+    trained a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    unsetenv("BIOPP_CUDA_GRAPHS");
+    train(&cfg, &ds, &a);
+    setenv("BIOPP_CUDA_GRAPHS", "0", 1);
+    train(&cfg, &ds, &b);
+    unsetenv("BIOPP_CUDA_GRAPHS");
+    for (int e = 0; e < T_EPOCHS; e++)
+        for (int r = 0; r < T_RUNS; r++) {
+            cr_assert_eq(a.m[e][r].train_loss, b.m[e][r].train_loss,
+                         "%s epoch %d run %d: graph %.9g, direct %.9g", bp_rule_name(rule), e + 1,
+                         r, a.m[e][r].train_loss, b.m[e][r].train_loss);
+            cr_assert_eq(a.m[e][r].feedback_loss, b.m[e][r].feedback_loss);
+        }
+    for (int k = 0; k < 3; k++)
+        for (int r = 0; r < T_RUNS; r++)
+            cr_assert_eq(memcmp(a.params[k][r], b.params[k][r], a.n[k] * sizeof(float)), 0,
+                         "%s: arena %d run %d differs with and without CUDA graphs",
+                         bp_rule_name(rule), k, r);
+    trained_free(&a);
+    trained_free(&b);
+    bp_dataset_free(&ds);
+}
+
+Test(cuda_train, graphs_equal_direct_bfa) { graphs_equal_direct(BP_RULE_BFA); }
+Test(cuda_train, graphs_equal_direct_bdfa) { graphs_equal_direct(BP_RULE_BDFA); }
