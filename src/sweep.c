@@ -954,7 +954,14 @@ bp_status bp_sweep_run_cell(const bp_sweep *s, const bp_sweep_cell *cell, const 
         bp_runner_opts o = *opts;
         o.dirs = dirs;
         o.resume = 1;
-        st = bp_run_group(&cell->cfg, s->seeds, R, ds, &o, diverged, err);
+        if (!s->solo) {
+            st = bp_run_group(&cell->cfg, s->seeds, R, ds, &o, diverged, err);
+        } else {
+            for (int r = 0; r < R && !st; r++) {
+                o.dirs = dirs + r;
+                st = bp_run_group(&cell->cfg, s->seeds + r, 1, ds, &o, diverged + r, err);
+            }
+        }
         if (st && st != BP_ERR_INTERRUPTED) bp_fail_context(err, "cell %s", cell->name);
     }
     free(paths);

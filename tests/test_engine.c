@@ -18,7 +18,7 @@ static bp_group *make_group(const bp_config *cfg, const uint64_t *seeds, int R,
 {
     bp_error err = {0};
     bp_group *g = NULL;
-    cr_assert_eq(bp_backend_cpu_create(1, be, &err), BP_OK, "%s", err.msg);
+    cr_assert_eq(bp_backend_cpu_create(cfg->threads, be, &err), BP_OK, "%s", err.msg);
     cr_assert_eq(bp_group_create(cfg, seeds, R, ds, *be, &g, &err), BP_OK, "%s", err.msg);
     return g;
 }
@@ -50,7 +50,9 @@ static void small_config(bp_config *cfg, bp_rule_id rule)
     cfg->lr = 1e-2;
 }
 
-Test(engine, grouped_runs_equal_solo_runs_bit_for_bit)
+/* group_threads > 1 runs the group's runs on the CPU backend's thread pool
+ * (one OpenBLAS thread each); the solo runs always use one thread. */
+static void grouped_equals_solo(int group_threads)
 {
     bp_rule_id rules[] = {BP_RULE_BP, BP_RULE_FA, BP_RULE_DFA, BP_RULE_BFA, BP_RULE_BDFA};
     bp_dataset ds;
@@ -60,7 +62,9 @@ Test(engine, grouped_runs_equal_solo_runs_bit_for_bit)
         small_config(&cfg, rules[k]);
         uint64_t seeds[3] = {5, 1, 9};
         bp_backend *be;
+        cfg.threads = group_threads;
         bp_group *g = make_group(&cfg, seeds, 3, &ds, &be);
+        cfg.threads = 1;
         bp_epoch_metrics m[3];
         th_epoch(g, m);
         th_epoch(g, m);
@@ -86,6 +90,10 @@ Test(engine, grouped_runs_equal_solo_runs_bit_for_bit)
     }
     bp_dataset_free(&ds);
 }
+
+Test(engine, grouped_runs_equal_solo_runs_bit_for_bit) { grouped_equals_solo(1); }
+
+Test(engine, grouped_runs_on_the_thread_pool_equal_solo_runs) { grouped_equals_solo(2); }
 
 Test(engine, different_seeds_give_different_weights)
 {

@@ -44,6 +44,9 @@ typedef struct {
     int n_axes;
     int axis[BP_SWEEP_MAX_ENTRIES]; /* entry index of each axis, in expansion order */
     int n_cells;
+    /* Train each seed alone instead of as one group (same results, for
+     * timing comparisons); not part of the spec. */
+    int solo;
 } bp_sweep;
 
 typedef struct {

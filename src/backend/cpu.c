@@ -2,9 +2,13 @@
  * else as plain loops over the formulas in kernels/ headers. This is the
  * reference the CUDA backend is tested against.
  *
- * Threads: OpenBLAS gets all `threads`; our loops stay single-threaded, so
- * the two never compete for cores (spinning BLAS threads next to OpenMP
- * threads made steps 2-4x slower on 2 cores). */
+ * Threads: a solo run (R = 1) gives OpenBLAS all `threads`. A group
+ * (R > 1) runs its runs' GEMMs in parallel on a small pool, one OpenBLAS
+ * thread each: independent runs parallelise perfectly, small GEMMs do not.
+ * Our elementwise loops stay single-threaded, so BLAS threads and ours never
+ * compete for cores (spinning BLAS threads next to OpenMP threads made
+ * steps 2-4x slower on 2 cores). Each run's GEMM is the same call either
+ * way, so grouped runs equal solo runs bit for bit at threads = 1. */
 #include <cblas.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -12,9 +16,23 @@
 #include <unistd.h>
 
 #include "biopp/backend.h"
+#include "cpu_pool.h"
 #include "kernels/activation.h"
 #include "kernels/loss.h"
 #include "kernels/optim.h"
+
+typedef struct {
+    int threads;      /* the user's `threads` (0 resolved to the core count) */
+    int blas_threads; /* what OpenBLAS is set to now */
+    bp_pool *pool;    /* NULL when threads == 1 */
+} cpu_impl;
+
+static void set_blas_threads(cpu_impl *im, int n)
+{
+    if (im->blas_threads == n) return;
+    openblas_set_num_threads(n);
+    im->blas_threads = n;
+}
 
 static void *cpu_alloc(bp_backend *be, size_t bytes)
 {
@@ -41,19 +59,46 @@ static bp_status cpu_copy(bp_backend *be, void *dst, const void *src, size_t byt
 
 static bp_status cpu_sync(bp_backend *be) { return BP_OK; }
 
-static void cpu_destroy(bp_backend *be) { free(be); }
+static void cpu_destroy(bp_backend *be)
+{
+    cpu_impl *im = be->impl;
+    if (im) bp_pool_destroy(im->pool);
+    free(im);
+    free(be);
+}
+
+typedef struct {
+    bp_trans ta, tb;
+    int m, n, k;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    size_t sa, sb, sc;
+} gemm_args;
+
+static void gemm_run(void *arg, int r)
+{
+    const gemm_args *g = arg;
+    cblas_sgemm(CblasRowMajor, g->ta == BP_TRANS ? CblasTrans : CblasNoTrans,
+                g->tb == BP_TRANS ? CblasTrans : CblasNoTrans, g->m, g->n, g->k, g->alpha,
+                g->A + r * g->sa, g->ta == BP_TRANS ? g->m : g->k, g->B + r * g->sb,
+                g->tb == BP_TRANS ? g->k : g->n, g->beta, g->C + r * g->sc, g->n);
+}
 
 static bp_status cpu_gemm(bp_backend *be, int R, bp_trans ta, bp_trans tb, int m, int n, int k,
                           float alpha, const float *A, int a_shared, const float *B, float beta,
                           float *C)
 {
-    int lda = ta == BP_TRANS ? m : k;
-    int ldb = tb == BP_TRANS ? k : n;
-    size_t sa = a_shared ? 0 : (size_t)m * k, sb = (size_t)k * n, sc = (size_t)m * n;
-    for (int r = 0; r < R; r++)
-        cblas_sgemm(CblasRowMajor, ta == BP_TRANS ? CblasTrans : CblasNoTrans,
-                    tb == BP_TRANS ? CblasTrans : CblasNoTrans, m, n, k, alpha, A + r * sa, lda,
-                    B + r * sb, ldb, beta, C + r * sc, n);
+    cpu_impl *im = be->impl;
+    gemm_args g = {ta, tb, m, n, k, alpha, beta, A, B, C,
+                   a_shared ? 0 : (size_t)m * k, (size_t)k * n, (size_t)m * n};
+    if (R > 1 && im->pool) {
+        set_blas_threads(im, 1);
+        bp_pool_for(im->pool, R, gemm_run, &g);
+    } else {
+        set_blas_threads(im, im->threads);
+        for (int r = 0; r < R; r++) gemm_run(&g, r);
+    }
     return BP_OK;
 }
 
@@ -240,12 +285,21 @@ bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err)
     if (threads < 0)
         return bp_fail(err, BP_ERR_ARG, "cpu backend: threads = %d must be >= 0", threads);
     bp_backend *be = calloc(1, sizeof *be);
-    if (!be) return bp_fail(err, BP_ERR_NOMEM, "cpu backend: out of memory");
+    cpu_impl *im = calloc(1, sizeof *im);
+    if (!be || !im) {
+        free(be);
+        free(im);
+        return bp_fail(err, BP_ERR_NOMEM, "cpu backend: out of memory");
+    }
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
-    openblas_set_num_threads(threads);
+    im->threads = threads;
+    im->pool = bp_pool_create(threads); /* NULL for 1 thread: runs go serially */
+    im->blas_threads = -1;
+    set_blas_threads(im, threads);
+    be->impl = im;
     be->ops = &cpu_ops;
     be->device = BP_DEVICE_CPU;
     *out = be;

@@ -17,7 +17,7 @@
 static void sweep_usage(FILE *f)
 {
     fprintf(f,
-            "usage: biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run]\n"
+            "usage: biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run] [--solo]\n"
             "\n"
             "Trains every cell of a grid. FILE is a config file (docs/CONFIG.md) whose keys\n"
             "may hold comma-separated lists (rule = bp,fa,dfa; hidden = 1x400,2x400), plus\n"
@@ -31,6 +31,8 @@ static void sweep_usage(FILE *f)
             "                    DIR/summary.md, .csv, .json (required unless --dry-run)\n"
             "  --set key=value   override one key, also with a list: --set hidden=1x400,2x400\n"
             "  --dry-run         list the cells and their runs; train nothing\n"
+            "  --solo            train each seed alone, not as one group (same results,\n"
+            "                    slower: for timing the grouping)\n"
             "  -h, --help        this text\n"
             "\n"
             "Running the same command again continues a stopped sweep: finished cells are\n"
@@ -44,7 +46,7 @@ static void sweep_usage(FILE *f)
 typedef struct {
     const char *config, *out;
     const char *sets[BP_MAX_SETS];
-    int nsets, dry_run;
+    int nsets, dry_run, solo;
 } sweep_args;
 
 /* -1: go on; otherwise the exit status. */
@@ -64,6 +66,8 @@ static int parse_args(int argc, char **argv, sweep_args *a)
             a->sets[a->nsets++] = argv[++i];
         } else if (!strcmp(s, "--dry-run")) {
             a->dry_run = 1;
+        } else if (!strcmp(s, "--solo")) {
+            a->solo = 1;
         } else {
             fprintf(stderr, "biopp sweep: unexpected argument '%s'\n\n", s);
             sweep_usage(stderr);
@@ -405,6 +409,7 @@ int cmd_sweep(int argc, char **argv)
     if (!s) return 1;
     bp_sweep_init(s);
     rc = load_sweep(&a, s);
+    s->solo = a.solo;
     if (!rc && a.dry_run) rc = dry_run(s, a.out);
     else if (!rc) {
         bp_error err = {0};
