@@ -111,7 +111,10 @@ DATASETS ?= mnist cifar-10 fashion-mnist kmnist
 data:
 	sh scripts/fetch-data.sh $(DATA_DIR) $(DATASETS)
 
-bench: $(BUILD)/biopp
+$(BUILD)/bench_biopp: bench/bench.c $(OBJ)/libbiopp.a $(MODE_FILE)
+	$(CC) $(CFLAGS) -o $@ bench/bench.c $(OBJ)/libbiopp.a $(LDLIBS)
+
+bench: $(BUILD)/biopp $(BUILD)/bench_biopp
 	sh bench/run.sh
 
 clean:

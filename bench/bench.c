@@ -2,8 +2,12 @@
  *
  * One process measures one configuration (rule, hidden widths, group size R,
  * threads, device) so that its peak RSS belongs to that configuration alone.
- * It links the library and drives it the way src/train.c does: gather a
- * batch from the resident dataset, then bp_train_step, with no evaluation.
+ * It links the library and drives it the way src/train.c drives an epoch,
+ * with no evaluation: a repetition of N steps uploads its sample order
+ * (untimed), prepares Adam's factors for the N steps, then gathers a batch
+ * and calls bp_train_step N times, through the backend's recorder when it
+ * has one (CUDA graphs: the timed repetitions are replays, as in training
+ * from the third epoch on).
  *
  * What it reports (one JSON object on stdout):
  *   - samples/s over K repetitions of N training steps (median, min, max;
@@ -41,6 +45,7 @@
 #include "biopp/config.h"
 #include "biopp/data.h"
 #include "biopp/net.h"
+#include "biopp/ops.h"
 #include "biopp/rng.h"
 #include "biopp/step.h"
 #include "kernels/philox.h"
@@ -57,7 +62,7 @@ int openblas_get_num_threads(void);
 typedef struct {
     const char *rule, *hidden, *device, *data_dir, *dump_init, *dump_perm;
     int R, threads, batch, warmup, steps, reps, gemm_reps, train_size, synthetic;
-    int sync_ops, peak, perm_n, perm_epoch;
+    int sync_ops, peak, perm_n, perm_epoch, no_graph;
     uint64_t seed;
 } options;
 
@@ -74,7 +79,8 @@ static void usage(FILE *f)
             "  --threads N        CPU threads for OpenBLAS, 0 = all cores (default 0)\n"
             "  --device D         cpu | cuda                             (default cpu)\n"
             "  --batch N          training batch                         (default 128)\n"
-            "  --warmup N         untimed steps first                    (default 3)\n"
+            "  --warmup N         untimed steps first, rounded up to whole repetitions\n"
+            "                     (+2 repetitions when CUDA graphs record) (default 3)\n"
             "  --steps N          training steps per timed repetition    (default 10)\n"
             "  --reps K           timed repetitions (median, min, max)   (default 5)\n"
             "  --gemm-reps K      repetitions of the GEMM-only replay    (default: --reps)\n"
@@ -84,7 +90,10 @@ static void usage(FILE *f)
             "  --data-dir DIR     MNIST under DIR/mnist (default $BIOPP_DATA_DIR, else data)\n"
             "  --synthetic        random data of MNIST's shape (784 inputs, 10 classes);\n"
             "                     also used when MNIST cannot be loaded\n"
-            "  --sync-ops         sync after every op (exact per-op times on CUDA)\n"
+            "  --sync-ops         sync after every op (exact per-op times on CUDA; use\n"
+            "                     with --no-graph)\n"
+            "  --no-graph         issue every step from the host even when the backend\n"
+            "                     can record and replay them (CUDA graphs)\n"
             "  --no-peak          skip the square SGEMM reference rate (n = 1024 on\n"
             "                     CPU, 4096 on CUDA)\n"
             "  --dump-init FILE   write run 0's initial parameters (float32, arenas\n"
@@ -126,6 +135,9 @@ static int parse_options(int argc, char **argv, options *o)
             continue;
         } else if (!strcmp(a, "--no-peak")) {
             o->peak = 0;
+            continue;
+        } else if (!strcmp(a, "--no-graph")) {
+            o->no_graph = 1;
             continue;
         }
         if (!v) {
@@ -290,7 +302,7 @@ WRAP(OP_SGD, sgd_step,
 
 static bp_backend_ops shim_ops;
 
-static void install_shim(bp_backend *be, int sync_ops)
+static void install_shim(bp_backend *be, int sync_ops, int no_graph)
 {
     shim.real = be->ops;
     shim.sync_ops = sync_ops;
@@ -306,6 +318,11 @@ static void install_shim(bp_backend *be, int sync_ops)
     shim_ops.gather = w_gather;
     shim_ops.adam_step = w_adam_step;
     shim_ops.sgd_step = w_sgd_step;
+    if (no_graph) {
+        shim_ops.graph_begin = NULL;
+        shim_ops.graph_end = NULL;
+        shim_ops.graph_reset = NULL;
+    }
     be->ops = &shim_ops;
 }
 
@@ -506,27 +523,85 @@ static int load_data(const options *o, bp_images *im, int *classes, const char *
 /* ------------------------------------------------------------------------ */
 /* Measurement                                                              */
 
+/* A repetition of N steps is issued like an epoch of src/train.c: one
+ * index buffer (this repetition's sample order, uploaded before it), Adam's
+ * factors prepared for the N steps, and, when the backend records
+ * sequences (CUDA graphs), the same recorded sequence replayed. */
 typedef struct {
     bp_net *net;
     bp_backend *be;
-    uint8_t *x, *y;  /* resident training samples */
-    int32_t *idx;    /* R x total_steps*B sample indices */
-    size_t idx_stride;
-    float *metrics;  /* steps x slots x R */
-    int step;        /* steps taken (index into idx) */
+    uint8_t *x, *y;   /* resident training samples */
+    int32_t *idx;     /* R x N*B sample indices of the current repetition */
+    int32_t *host_idx;/* R x reps_total*N*B, all repetitions */
+    size_t idx_stride;/* N*B */
+    float *metrics;   /* N x slots x R, reused by every repetition */
+    int N, rep;       /* steps per repetition, repetitions issued */
+    int replays;      /* repetitions that were graph replays */
 } harness;
 
-static bp_status one_step(harness *h)
+static bp_status issue_steps(harness *h)
 {
     bp_net *net = h->net;
     bp_backend *be = h->be;
-    shim.gemm_index = 0;
-    bp_status rc = be->ops->gather(be, net->R, net->B, net->n[0], h->x, h->y,
-                                   h->idx + (size_t)h->step * net->B, h->idx_stride, net->H[0],
-                                   net->labels);
-    if (!rc) rc = bp_train_step(net, be, h->metrics + (size_t)h->step * net->metric_slots * net->R);
-    h->step++;
+    for (int s = 0; s < h->N; s++) {
+        shim.gemm_index = 0;
+        BP_TRY(be->ops->gather(be, net->R, net->B, net->n[0], h->x, h->y,
+                               h->idx + (size_t)s * net->B, h->idx_stride, net->H[0],
+                               net->labels));
+        BP_TRY(bp_train_step(net, be, h->metrics + (size_t)s * net->metric_slots * net->R));
+        shim.recording = 0; /* only the very first step is recorded */
+    }
+    return BP_OK;
+}
+
+/* One repetition: upload its sample order (untimed, like training's
+ * per-epoch shuffle upload, which an epoch of hundreds of steps amortises),
+ * then prepare Adam's factors, issue or replay the N steps and wait for
+ * them (timed). Returns the seconds of the timed part in *secs. */
+static bp_status run_rep(harness *h, double *secs)
+{
+    bp_net *net = h->net;
+    bp_backend *be = h->be;
+    size_t n = (size_t)net->R * h->idx_stride;
+    BP_TRY(be->ops->upload(be, h->idx, h->host_idx + (size_t)h->rep * n, n * sizeof *h->idx));
+    BP_TRY(be->ops->sync(be));
+    double t0 = now_s();
+    long long step0 = net->step;
+    BP_TRY(bp_optim_prepare(net, be, h->N));
+    int replay = 0;
+    if (be->ops->graph_begin) BP_TRY(be->ops->graph_begin(be, &replay));
+    bp_status rc = BP_OK;
+    if (replay) {
+        net->step += h->N;
+        h->replays++;
+    } else {
+        rc = issue_steps(h);
+    }
+    if (be->ops->graph_end) {
+        bp_status end = be->ops->graph_end(be);
+        if (end == BP_ERR_UNSUPPORTED) { /* the recording failed; nothing ran */
+            net->step = step0;
+            rc = issue_steps(h);
+        } else if (!rc) {
+            rc = end;
+        }
+    }
+    if (!rc) rc = be->ops->sync(be);
+    *secs = now_s() - t0;
+    h->rep++;
     return rc;
+}
+
+/* 1 when every metric of the last repetition is finite. */
+static int metrics_finite(harness *h)
+{
+    size_t nm = (size_t)h->N * h->net->metric_slots * h->net->R;
+    float *m = malloc(nm * sizeof *m);
+    int ok = 1;
+    if (m && !h->be->ops->download(h->be, m, h->metrics, nm * sizeof *m))
+        for (size_t i = 0; i < nm; i++) ok &= isfinite(m[i]) != 0;
+    free(m);
+    return ok;
 }
 
 static cJSON *stats_json(double *v, int n, double scale)
@@ -601,72 +676,77 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    harness h = {.be = be};
+    harness h = {.be = be, .N = o.steps};
     if (bp_net_create(&cfg, seeds, o.R, im.dim, classes, be, &h.net, &err))
         return die("net", &err);
     bp_net *net = h.net;
-    int total = o.warmup + o.steps * o.reps;
+    /* Untimed repetitions first: enough for --warmup steps, plus two when
+     * the backend records sequences (it runs the first directly and records
+     * the second), so that the timed ones are what training's later epochs
+     * are. */
+    int warm_reps = (o.warmup + o.steps - 1) / o.steps;
+    if (be->ops->graph_begin && !o.no_graph) warm_reps += 2;
+    int reps_total = warm_reps + o.reps;
+    h.idx_stride = (size_t)o.steps * cfg.batch;
+    size_t nm = (size_t)o.steps * net->metric_slots * o.R;
     h.x = be->ops->alloc(be, (size_t)im.n * im.dim);
     h.y = be->ops->alloc(be, (size_t)im.n);
-    size_t nm = (size_t)total * net->metric_slots * o.R;
     h.metrics = be->ops->alloc(be, nm * sizeof(float));
     net->metrics = h.metrics; /* released with the net */
-    net->metric_steps = total;
+    net->metric_steps = o.steps;
+    h.idx = be->ops->alloc(be, (size_t)o.R * h.idx_stride * sizeof *h.idx);
     /* Sample orders as in training: each epoch a Philox permutation of the
      * resident samples per run, last partial batch dropped; enough epochs
-     * for every step. */
+     * for every step. Layout: repetition, run, N*B indices. */
     int per_epoch = im.n / cfg.batch;
-    h.idx_stride = (size_t)total * cfg.batch;
-    int32_t *host_idx = malloc((size_t)o.R * h.idx_stride * sizeof *host_idx);
+    size_t rep_n = (size_t)o.R * h.idx_stride;
+    h.host_idx = malloc((size_t)reps_total * rep_n * sizeof *h.host_idx);
     int32_t *perm = malloc((size_t)im.n * sizeof *perm);
-    h.idx = be->ops->alloc(be, (size_t)o.R * h.idx_stride * sizeof *h.idx);
-    if (!h.x || !h.y || !h.metrics || !host_idx || !perm || !h.idx)
+    if (!h.x || !h.y || !h.metrics || !h.host_idx || !perm || !h.idx ||
+        bp_net_reserve_steps(net, be, o.steps, &err))
         return die("allocating the data buffers", NULL);
+    int total = reps_total * o.steps;
     for (int r = 0; r < o.R; r++) {
         for (int s = 0, epoch = 0; s < total; epoch++) {
             bp_permutation(seeds[r], BP_STREAM_SHUFFLE + (uint64_t)epoch, perm, (size_t)im.n);
-            for (int k = 0; k < per_epoch && s < total; k++, s++)
-                memcpy(host_idx + r * h.idx_stride + (size_t)s * cfg.batch,
+            for (int k = 0; k < per_epoch && s < total; k++, s++) {
+                int rep = s / o.steps, j = s % o.steps;
+                memcpy(h.host_idx + rep * rep_n + r * h.idx_stride + (size_t)j * cfg.batch,
                        perm + (size_t)k * cfg.batch, (size_t)cfg.batch * sizeof *perm);
+            }
         }
     }
     if (be->ops->upload(be, h.x, im.x, (size_t)im.n * im.dim) ||
-        be->ops->upload(be, h.y, im.y, (size_t)im.n) ||
-        be->ops->upload(be, h.idx, host_idx, (size_t)o.R * h.idx_stride * sizeof *h.idx))
+        be->ops->upload(be, h.y, im.y, (size_t)im.n))
         return die("uploading the data", &be->err);
-    free(host_idx);
     free(perm);
     free(im.x);
     free(im.y);
 
-    install_shim(be, o.sync_ops);
+    install_shim(be, o.sync_ops, o.no_graph);
 
-    /* Warm-up; the first step records the GEMM shapes of one step. */
-    for (int s = 0; s < o.warmup; s++) {
-        shim.recording = s == 0;
-        if (one_step(&h) || be->ops->sync(be)) return die("training step", &be->err);
+    /* Warm-up; the very first step records the GEMM shapes of one step. */
+    int finite = 1;
+    for (int k = 0; k < warm_reps; k++) {
+        double ignore;
+        shim.recording = k == 0;
+        if (run_rep(&h, &ignore)) return die("training step", &be->err);
+        finite &= metrics_finite(&h);
     }
     shim.recording = 0;
     if (shim.overflow) fprintf(stderr, "bench_biopp: more than %d GEMMs per step\n", MAX_GEMMS);
 
-    /* Timed steps. */
+    /* Timed repetitions. Finite losses are checked too: a diverged run
+     * would time different arithmetic. */
     double *rep_s = calloc((size_t)o.reps, sizeof *rep_s);
-    shim.timing = 1;
     for (int k = 0; k < o.reps; k++) {
-        double t0 = now_s();
-        for (int s = 0; s < o.steps; s++)
-            if (one_step(&h)) return die("training step", &be->err);
-        if (be->ops->sync(be)) return die("sync", &be->err);
-        rep_s[k] = now_s() - t0;
+        shim.timing = 1;
+        if (run_rep(&h, &rep_s[k])) return die("training step", &be->err);
+        shim.timing = 0;
+        finite &= metrics_finite(&h);
     }
-    shim.timing = 0;
-
-    /* Finite losses: a diverged run would time different arithmetic. */
-    float *host_m = malloc(nm * sizeof(float));
-    int finite = 1;
-    if (host_m && !be->ops->download(be, host_m, h.metrics, nm * sizeof(float)))
-        for (size_t i = 0; i < nm; i++) finite &= isfinite(host_m[i]) != 0;
-    free(host_m);
+    int timed_replays = h.replays;
+    free(h.host_idx);
 
     /* The same GEMMs alone, on scratch buffers, through the same gemm op. */
     double flops = 0.0;
@@ -749,7 +829,8 @@ int main(int argc, char **argv)
     cJSON_AddNumberToObject(j, "batch", cfg.batch);
     cJSON_AddStringToObject(j, "data", source);
     cJSON_AddNumberToObject(j, "train_size", im.n);
-    cJSON_AddNumberToObject(j, "warmup", o.warmup);
+    cJSON_AddNumberToObject(j, "warmup", warm_reps * o.steps);
+    cJSON_AddNumberToObject(j, "graph_replays", timed_replays);
     cJSON_AddNumberToObject(j, "steps", o.steps);
     cJSON_AddNumberToObject(j, "reps", o.reps);
     cJSON_AddBoolToObject(j, "finite", finite);
@@ -772,10 +853,13 @@ int main(int argc, char **argv)
     double total_s = 0.0, ops_s = 0.0;
     for (int k = 0; k < o.reps; k++) total_s += rep_s[k];
     cJSON *prof = cJSON_CreateObject();
-    cJSON_AddStringToObject(prof, "note",
-                            cfg.device == BP_DEVICE_CPU || o.sync_ops
-                                ? "ms per step inside the timed steps (mean)"
-                                : "ms per step; CUDA without --sync-ops: launch times only");
+    cJSON_AddStringToObject(
+        prof, "note",
+        timed_replays ? "timed repetitions were graph replays: no per-op times (ops ran on "
+                        "the device without the host)"
+        : cfg.device == BP_DEVICE_CPU || o.sync_ops
+            ? "ms per step inside the timed steps (mean)"
+            : "ms per step; CUDA without --sync-ops: launch times only");
     cJSON_AddNumberToObject(prof, "step_ms", total_s / nsteps * 1e3);
     cJSON *ops = cJSON_CreateObject();
     for (int i = 0; i < OP_COUNT; i++) {

@@ -52,28 +52,14 @@ export BIOPP_DATA_DIR
 say() { printf 'bench: %s\n' "$*" >&2; }
 
 # --- the harness binary ------------------------------------------------------
-# `make` keeps the library of each mode in $BUILD/obj<CUDA>/ ($BUILD/.cuda-mode
-# says which one build/biopp links). build/bench_biopp is built here when
-# missing or older than its inputs, with the Makefile's flags.
-mode=$(cat "$BUILD/.cuda-mode" 2>/dev/null || echo 0)
-LIB=$BUILD/obj$mode/libbiopp.a
-[ -f "$LIB" ] || LIB=$BUILD/libbiopp.a
-if [ ! -f "$LIB" ] || [ ! -x "$BIOPP_BIN" ]; then
-    say "no $BIOPP_BIN or libbiopp.a under $BUILD: run make first"
-    exit 1
-fi
-if [ ! -x "$BENCH_BIN" ] ||
-    [ -n "$(find bench/bench.c "$LIB" -newer "$BENCH_BIN" 2>/dev/null)" ]; then
-    libs="-lopenblas -linih -lcjson -lz -lmvec -lm -lpthread"
-    if ! ar t "$LIB" | grep -q '^cuda_stub\.o$'; then
-        cuda_home=${CUDA_HOME:-/usr/local/cuda}
-        libs="$libs -L$cuda_home/lib64 -Wl,-rpath,$cuda_home/lib64 -lcublas -lcudart -lstdc++"
+# `make bench` builds $BUILD/biopp and $BUILD/bench_biopp (bench/bench.c
+# linked with the library of the current build mode) before running this.
+for bin in "$BIOPP_BIN" "$BENCH_BIN"; do
+    if [ ! -x "$bin" ]; then
+        say "no $bin: run \`make bench\` (it builds both binaries, then runs this script)"
+        exit 1
     fi
-    say "building $BENCH_BIN from $LIB"
-    # shellcheck disable=SC2086
-    ${CC:-gcc} -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude -I. -o "$BENCH_BIN" bench/bench.c \
-        "$LIB" $libs
-fi
+done
 
 # --- what this machine has -----------------------------------------------------
 have_torch=0
@@ -168,7 +154,7 @@ fi
 
 end=$(date +%s)
 wall=$((end - start))
-settings="per configuration and engine: $ROUNDS alternating processes x $REPS repetitions of $STEPS steps after $WARMUP warm-up steps; batch 128; MNIST"
+settings="per configuration and engine: $ROUNDS alternating processes x $REPS repetitions of $STEPS steps after at least $WARMUP warm-up steps; batch 128; MNIST"
 "$PY" bench/report.py --raw "$raw" --parity "$parity" --doc "$DOC" --wall "$wall" \
     --command "make bench" --settings "$settings"
 say "done in ${wall} s"
