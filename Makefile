@@ -38,7 +38,7 @@ ifeq ($(CUDA),1)
               -gencode arch=compute_90,code=compute_90
   LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 else
-  LIB_SRC  += src/backend/cuda_stub.c
+  LIB_SRC  += src/backend/cuda_unavailable.c
   CU_SRC   :=
 endif
 LIB_SRC := $(sort $(LIB_SRC))

@@ -171,20 +171,20 @@ download_any() {
 
 # ---- datasets ----
 
-# find_missing DIR FILES: sets TODO to the FILES of DATA_DIR/DIR that are
+# find_missing DIR FILES: sets MISSING to the FILES of DATA_DIR/DIR that are
 # not present and verified. (A variable, not output: present() prints.)
 find_missing() {
     mkdir -p -- "$DATA_DIR/$1" || die "cannot create $DATA_DIR/$1"
-    TODO=
+    MISSING=
     for m_f in $2; do
-        present "$1/$m_f" || TODO="$TODO $m_f"
+        present "$1/$m_f" || MISSING="$MISSING $m_f"
     done
 }
 
 fetch_mnist() {
     say "mnist: checking $DATA_DIR/mnist"
     find_missing mnist "$IDX_FILES"
-    for f in $TODO; do
+    for f in $MISSING; do
         if [ -d "$SHARED/mnist" ]; then
             copy_file "$SHARED/mnist" "mnist/$f" || die "mnist/$f: not in $SHARED/mnist"
         else
@@ -226,13 +226,13 @@ download_cifar() {
 fetch_cifar() {
     say "cifar-10: checking $DATA_DIR/cifar-10"
     find_missing cifar-10 "$CIFAR_FILES"
-    [ -n "$TODO" ] || return 0
+    [ -n "$MISSING" ] || return 0
     if [ -d "$SHARED/cifar-10" ]; then
-        for f in $TODO; do
+        for f in $MISSING; do
             copy_file "$SHARED/cifar-10" "cifar-10/$f" || die "cifar-10/$f: not in $SHARED/cifar-10"
         done
     else
-        download_cifar "$TODO"
+        download_cifar "$MISSING"
     fi
 }
 
@@ -247,12 +247,12 @@ fashion_help() {
 fetch_fashion() {
     say "fashion-mnist: checking $DATA_DIR/fashion-mnist"
     find_missing fashion-mnist "$IDX_FILES"
-    [ -n "$TODO" ] || return 0
+    [ -n "$MISSING" ] || return 0
     if [ ! -d "$FASHION_SRC" ]; then
         fashion_help "$FASHION_SRC not found"
         return 0
     fi
-    for f in $TODO; do
+    for f in $MISSING; do
         copy_file "$FASHION_SRC" "fashion-mnist/$f" || {
             fashion_help "$FASHION_SRC/$f(.gz) not found"
             return 0
@@ -263,7 +263,7 @@ fetch_fashion() {
 fetch_kmnist() {
     say "kmnist: checking $DATA_DIR/kmnist"
     find_missing kmnist "$IDX_FILES"
-    for f in $TODO; do
+    for f in $MISSING; do
         if ! download_any "kmnist/$f" "$KMNIST_URLS"; then
             warn "kmnist (optional): download failed (no network?). To use it, put the"
             warn "four .gz files from http://codh.rois.ac.jp/kmnist/dataset/kmnist/"

@@ -295,10 +295,10 @@ Test(data_loaders, idx_trailing_bytes)
 
 Test(data_loaders, idx_truncated_header)
 {
-    write_resized_images("stub", 10);
+    write_resized_images("short", 10);
     bp_images im;
     bp_error err;
-    cr_assert_eq(load_images("stub", &im, &err), BP_ERR_FORMAT);
+    cr_assert_eq(load_images("short", &im, &err), BP_ERR_FORMAT);
     assert_msg_has(&err, "truncated IDX header");
 }
 
