@@ -83,7 +83,8 @@ static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
     ui->seconds += m->seconds;
     int left = ui->epochs - m->epoch;
     if (left > 0 && !m->diverged)
-        fprintf(stderr, "train: %d epochs left, ETA %.0f s\n", left, ui->seconds / ui->seen * left);
+        fprintf(stderr, "train: %d epoch%s left, ETA %.0f s\n", left, left == 1 ? "" : "s",
+                ui->seconds / ui->seen * left);
 }
 
 static void progress(void *user, int epoch, int step, int steps)
