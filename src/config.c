@@ -1,4 +1,4 @@
-/* Run configuration: defaults, the key table, INI reading (libinih), --set
+/* Run configuration: defaults, the key table, loading INI files, --set
  * overrides, validation and writing. docs/CONFIG.md documents every key.
  *
  * Everything key-specific lives in one table (`keys` below): section, name,
@@ -16,9 +16,8 @@
  *     alone (key names are unique across sections), like --set;
  *   - a key set twice in one file is an error;
  *   - a value containing ',' is an error (lists belong to `biopp sweep`).
- * inih reads the lines; a reader callback in front of it counts lines (so
- * every error names file:line), strips comments, checks section names and
- * handles lines longer than inih's line buffer (a long data_dir). */
+ * src/ini_reader.c reads the lines (with libinih), so every error names
+ * file:line; lines longer than inih's buffer (a long data_dir) work too. */
 #include "biopp/config.h"
 
 #include <ctype.h>
@@ -32,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
+#include "biopp/ini_reader.h"
 
 #define VALUE_MAX 2048   /* longest value accepted (data_dir holds 1023) */
 #define WIDTH_MAX 1000000
@@ -754,153 +753,24 @@ bp_status bp_config_get(const bp_config *cfg, const char *key, char *buf, size_t
 /* Loading INI files                                                        */
 
 typedef struct {
-    bp_config cfg;           /* loaded into a copy; committed on success */
-    const char *path;
-    FILE *f;
-    int lineno;              /* line last handed to inih */
-    char *line;              /* getline buffer */
-    size_t cap;
-    char section[64];        /* current section ("" before the first header) */
-    int key_line[N_KEYS];    /* line each key was set on, 0 = not set */
-    bool failed;
-    bp_status status;
-    bp_error *err;
+    bp_config cfg;        /* loaded into a copy; committed on success */
+    int key_line[N_KEYS]; /* line each key was set on, 0 = not set */
 } load_ctx;
 
-static bool load_fail(load_ctx *c, bp_status st)
-{
-    c->failed = true;
-    c->status = st;
-    return false;
-}
-
-/* Sets one key from the file; false (with c->err filled) on error. */
-static bool load_pair(load_ctx *c, const char *section, const char *name, const char *value)
-{
-    char where[4200];
-    snprintf(where, sizeof where, "%s:%d", c->path, c->lineno);
-    bp_status st = bp_config_set_at(&c->cfg, section, name, value, where, c->err);
-    if (st != BP_OK)
-        return load_fail(c, st);
-    int i = (int)(find_key(name) - keys);
-    if (c->key_line[i])
-        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
-                                    "%s: %s is set twice (first on line %d); keep one", where,
-                                    name, c->key_line[i]));
-    c->key_line[i] = c->lineno;
-    return true;
-}
-
-static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
+/* Sets one key from the file (bp_ini_pair_fn). */
+static bp_status load_pair(void *user, const char *section, const char *key, const char *value,
+                           const char *where, int line, bp_error *err)
 {
     load_ctx *c = user;
-    if (c->failed)
-        return 0;
-    return load_pair(c, section, name, value) ? 1 : 0;
-}
-
-/* Strips a comment (';' or '#' at the start or after whitespace) and
- * surrounding whitespace; returns the start of what is left. */
-static char *strip_line(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    for (char *p = s; *p; p++) {
-        if ((*p == ';' || *p == '#') && (p == s || isspace((unsigned char)p[-1]))) {
-            *p = '\0';
-            break;
-        }
-    }
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-/* fgets-style reader in front of inih: one line per call, cleaned up and
- * syntax-checked here so every error has its line number. */
-static char *ini_reader_fn(char *str, int num, void *stream)
-{
-    load_ctx *c = stream;
-    if (c->failed || num < 2)
-        return NULL;
-    errno = 0;
-    ssize_t got = getline(&c->line, &c->cap, c->f);
-    if (got < 0) {
-        if (ferror(c->f)) {
-            int e = errno;
-            load_fail(c, bp_fail(c->err, BP_ERR_IO, "%s: cannot read: %s", c->path,
-                                 strerror(e ? e : EIO)));
-        }
-        return NULL;
-    }
-    c->lineno++;
-    char *s = c->line;
-    if (c->lineno == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
-        (unsigned char)s[2] == 0xBF)
-        s += 3; /* UTF-8 byte order mark */
-    if (strlen(s) < (size_t)got - (size_t)(s - c->line)) {
-        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: NUL byte in line (not a text file?)",
-                             c->path, c->lineno));
-        return NULL;
-    }
-    s = strip_line(s);
-    char *eq = NULL;
-    if (*s == '[') {
-        char *close = strchr(s, ']');
-        if (!close) {
-            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing ']'", c->path,
-                                 c->lineno, s));
-            return NULL;
-        }
-        if (close[1]) {
-            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
-                                 "%s:%d: '%s': unexpected text after ']'", c->path, c->lineno, s));
-            return NULL;
-        }
-        *close = '\0';
-        if (!is_section(s + 1)) {
-            char list[256];
-            list_sections(list, sizeof list);
-            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
-                                 "%s:%d: unknown section [%s] (valid sections: %s)", c->path,
-                                 c->lineno, s + 1, list));
-            return NULL;
-        }
-        snprintf(c->section, sizeof c->section, "%s", s + 1);
-        *close = ']';
-    } else if (*s) {
-        eq = s + strcspn(s, "=:"); /* inih splits at the first '=' or ':' too */
-        if (!*eq) {
-            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
-                                 "%s:%d: '%s': expected 'key = value' or '[section]'", c->path,
-                                 c->lineno, s));
-            return NULL;
-        }
-        if (eq == s) {
-            load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing key before '%c'",
-                                 c->path, c->lineno, s, *eq));
-            return NULL;
-        }
-    }
-    size_t len = strlen(s);
-    if (len < (size_t)num) {
-        memcpy(str, s, len + 1);
-        return str;
-    }
-    /* Longer than inih's line buffer (only a long value can be): set the key
-     * here and hand inih an empty line. */
-    *eq = '\0';
-    char name[64];
-    if (!trim_copy(s, strlen(s), name, sizeof name)) {
-        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: unknown key '%.60s...'", c->path,
-                             c->lineno, s));
-        return NULL;
-    }
-    if (!load_pair(c, c->section, name, eq + 1))
-        return NULL;
-    str[0] = '\0';
-    return str;
+    bp_status st = bp_config_set_at(&c->cfg, section, key, value, where, err);
+    if (st != BP_OK)
+        return st;
+    int i = (int)(find_key(key) - keys);
+    if (c->key_line[i])
+        return bp_fail(err, BP_ERR_CONFIG, "%s: %s is set twice (first on line %d); keep one",
+                       where, key, c->key_line[i]);
+    c->key_line[i] = line;
+    return BP_OK;
 }
 
 bp_status bp_config_load(bp_config *cfg, const char *path, bp_error *err)
@@ -910,27 +780,19 @@ bp_status bp_config_load(bp_config *cfg, const char *path, bp_error *err)
     FILE *f = fopen(path, "r");
     if (!f)
         return bp_fail(err, BP_ERR_IO, "%s: cannot open config file: %s", path, strerror(errno));
-    bp_error local;
-    load_ctx *c = calloc(1, sizeof *c);
+    load_ctx *c = calloc(1, sizeof *c); /* a bp_config is large for the stack */
     if (!c) {
         fclose(f);
         return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
     }
     c->cfg = *cfg;
-    c->path = path;
-    c->f = f;
-    c->err = err ? err : &local;
-    int rc = ini_parse_stream(ini_reader_fn, c, ini_handler_fn, c);
-    bp_status st = BP_OK;
-    if (c->failed)
-        st = c->status;
-    else if (rc == -2)
-        st = bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
-    else if (rc != 0)
-        st = bp_fail(err, BP_ERR_CONFIG, "%s:%d: expected 'key = value' or '[section]'", path, rc);
+    char list[256];
+    list_sections(list, sizeof list);
+    bp_ini_handler h = {
+        .known_section = is_section, .sections = list, .on_pair = load_pair, .user = c};
+    bp_status st = bp_ini_read(f, path, &h, err);
     if (st == BP_OK)
         *cfg = c->cfg;
-    free(c->line);
     free(c);
     fclose(f);
     return st;

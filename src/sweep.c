@@ -20,9 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include "biopp/fsutil.h"
+#include "biopp/ini_reader.h"
 #include "biopp/report.h"
 
 #define VALUE_MAX 2048  /* longest single value (as config.c) */
@@ -359,143 +358,13 @@ static bp_status add_pair(bp_sweep *s, const char *section, const char *key, con
 }
 
 /* ------------------------------------------------------------------------ */
-/* Reading a sweep file (inih behind a reader that counts lines, as config.c) */
+/* Reading a sweep file (src/ini_reader.c, as config files)                 */
 
-typedef struct {
-    bp_sweep *s;
-    const char *path;
-    FILE *f;
-    int lineno;
-    char *line;
-    size_t cap;
-    char section[64];
-    bool failed;
-    bp_status status;
-    bp_error *err;
-} load_ctx;
-
-static bool load_fail(load_ctx *c, bp_status st)
+/* bp_ini_pair_fn: one `key = value` line of the file. */
+static bp_status load_pair(void *user, const char *section, const char *key, const char *value,
+                           const char *where, int line, bp_error *err)
 {
-    c->failed = true;
-    c->status = st;
-    return false;
-}
-
-static bool load_pair(load_ctx *c, const char *section, const char *name, const char *value)
-{
-    char where[WHERE_MAX];
-    snprintf(where, sizeof where, "%s:%d", c->path, c->lineno);
-    bp_status st = add_pair(c->s, section, name, value, where, c->lineno, c->err);
-    return st ? load_fail(c, st) : true;
-}
-
-static int ini_handler_fn(void *user, const char *section, const char *name, const char *value)
-{
-    load_ctx *c = user;
-    if (c->failed) return 0;
-    return load_pair(c, section, name, value) ? 1 : 0;
-}
-
-/* Strips a comment (';' or '#' at the start or after whitespace) and
- * surrounding whitespace. */
-static char *strip_line(char *s)
-{
-    while (isspace((unsigned char)*s)) s++;
-    for (char *p = s; *p; p++)
-        if ((*p == ';' || *p == '#') && (p == s || isspace((unsigned char)p[-1]))) {
-            *p = '\0';
-            break;
-        }
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
-    return s;
-}
-
-static bool check_header(load_ctx *c, char *s)
-{
-    char *close = strchr(s, ']');
-    if (!close)
-        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing ']'", c->path,
-                                    c->lineno, s));
-    if (close[1])
-        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
-                                    "%s:%d: '%s': unexpected text after ']'", c->path,
-                                    c->lineno, s));
-    *close = '\0';
-    bool ok = known_section(s + 1);
-    if (!ok)
-        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
-                             "%s:%d: unknown section [%s] (valid sections: [sweep], [data], "
-                             "[model], [rule], [optimizer], [train])",
-                             c->path, c->lineno, s + 1));
-    else
-        snprintf(c->section, sizeof c->section, "%s", s + 1);
-    *close = ']';
-    return ok;
-}
-
-static bool check_pair(load_ctx *c, const char *s, const char *eq)
-{
-    if (!*eq)
-        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG,
-                                    "%s:%d: '%s': expected 'key = value' or '[section]'",
-                                    c->path, c->lineno, s));
-    if (eq == s)
-        return load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: '%s': missing key before '%c'",
-                                    c->path, c->lineno, s, *eq));
-    return true;
-}
-
-/* A line too long for inih's buffer: set its key here. */
-static bool load_long_line(load_ctx *c, char *s, char *eq)
-{
-    *eq = '\0';
-    char *name = dup_trimmed(s, strlen(s));
-    if (!name)
-        return load_fail(c, bp_fail(c->err, BP_ERR_NOMEM, "%s: out of memory", c->path));
-    bool ok = load_pair(c, c->section, name, eq + 1);
-    free(name);
-    return ok;
-}
-
-/* fgets-style reader in front of inih: one cleaned-up, syntax-checked line
- * per call, so every error has its line number. */
-static char *ini_reader_fn(char *str, int num, void *stream)
-{
-    load_ctx *c = stream;
-    if (c->failed || num < 2) return NULL;
-    errno = 0;
-    ssize_t got = getline(&c->line, &c->cap, c->f);
-    if (got < 0) {
-        if (ferror(c->f))
-            load_fail(c, bp_fail(c->err, BP_ERR_IO, "%s: cannot read: %s", c->path,
-                                 strerror(errno ? errno : EIO)));
-        return NULL;
-    }
-    c->lineno++;
-    char *s = c->line;
-    if (c->lineno == 1 && !strncmp(s, "\xEF\xBB\xBF", 3)) s += 3; /* UTF-8 BOM */
-    if (strlen(s) < (size_t)got - (size_t)(s - c->line)) {
-        load_fail(c, bp_fail(c->err, BP_ERR_CONFIG, "%s:%d: NUL byte in line (not a text file?)",
-                             c->path, c->lineno));
-        return NULL;
-    }
-    s = strip_line(s);
-    char *eq = NULL;
-    if (*s == '[') {
-        if (!check_header(c, s)) return NULL;
-    } else if (*s) {
-        eq = s + strcspn(s, "=:"); /* inih splits at the first '=' or ':' too */
-        if (!check_pair(c, s, eq)) return NULL;
-    }
-    size_t len = strlen(s);
-    if (len < (size_t)num) {
-        memcpy(str, s, len + 1);
-        return str;
-    }
-    if (!load_long_line(c, s, eq)) return NULL;
-    str[0] = '\0';
-    return str;
+    return add_pair(user, section, key, value, where, line, err);
 }
 
 bp_status bp_sweep_load(bp_sweep *s, const char *path, bp_error *err)
@@ -505,17 +374,11 @@ bp_status bp_sweep_load(bp_sweep *s, const char *path, bp_error *err)
     FILE *f = fopen(path, "r");
     if (!f) return bp_fail(err, BP_ERR_IO, "%s: cannot open sweep file: %s", path, strerror(errno));
     snprintf(s->source, sizeof s->source, "%s", path);
-    bp_error local;
-    load_ctx c = {.s = s, .path = path, .f = f, .err = err ? err : &local};
-    int rc = ini_parse_stream(ini_reader_fn, &c, ini_handler_fn, &c);
-    bp_status st = BP_OK;
-    if (c.failed)
-        st = c.status;
-    else if (rc == -2)
-        st = bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
-    else if (rc != 0)
-        st = bp_fail(err, BP_ERR_CONFIG, "%s:%d: expected 'key = value' or '[section]'", path, rc);
-    free(c.line);
+    bp_ini_handler h = {.known_section = known_section,
+                        .sections = "[sweep], [data], [model], [rule], [optimizer], [train]",
+                        .on_pair = load_pair,
+                        .user = s};
+    bp_status st = bp_ini_read(f, path, &h, err);
     fclose(f);
     return st;
 }
@@ -795,11 +658,11 @@ static int spec_lines(char *text, spec_line *out, int max)
     int n = 0;
     for (char *save = NULL, *s = strtok_r(text, "\n", &save); s && n < max;
          s = strtok_r(NULL, "\n", &save)) {
-        s = strip_line(s);
+        s = bp_ini_strip_line(s);
         char *eq = strchr(s, '=');
         if (!*s || *s == '[' || !eq) continue;
         *eq = '\0';
-        char *k = strip_line(s), *v = strip_line(eq + 1);
+        char *k = bp_ini_strip_line(s), *v = bp_ini_strip_line(eq + 1);
         out[n].key = k;
         out[n].value = v;
         n++;
