@@ -60,7 +60,7 @@ int openblas_get_num_threads(void);
 /* Options                                                                  */
 
 typedef struct {
-    const char *rule, *hidden, *device, *data_dir, *dump_init, *dump_perm;
+    const char *rule, *hidden, *device, *precision, *data_dir, *dump_init, *dump_perm;
     int R, threads, batch, warmup, steps, reps, gemm_reps, train_size, synthetic;
     int sync_ops, peak, perm_n, perm_epoch, no_graph;
     uint64_t seed;
@@ -78,6 +78,7 @@ static void usage(FILE *f)
             "  --R N              runs in the group (seeds seed..seed+N-1) (default 1)\n"
             "  --threads N        CPU threads for OpenBLAS, 0 = all cores (default 0)\n"
             "  --device D         cpu | cuda                             (default cpu)\n"
+            "  --precision P      fp32 | tf32 (tf32: cuda only)          (default fp32)\n"
             "  --batch N          training batch                         (default 128)\n"
             "  --warmup N         untimed steps first, rounded up to whole repetitions\n"
             "                     (+2 repetitions when CUDA graphs record) (default 3)\n"
@@ -118,7 +119,8 @@ static int parse_int(const char *s, int lo, int *out)
 
 static int parse_options(int argc, char **argv, options *o)
 {
-    *o = (options){.rule = "bp", .hidden = "3x800", .device = "cpu", .R = 1, .threads = 0,
+    *o = (options){.rule = "bp", .hidden = "3x800", .device = "cpu", .precision = "fp32",
+                   .R = 1, .threads = 0,
                    .batch = 128, .warmup = 3, .steps = 10, .reps = 5, .gemm_reps = -1,
                    .train_size = 10000, .seed = 1, .peak = 1, .perm_n = 10000};
     for (int i = 1; i < argc; i++) {
@@ -149,6 +151,7 @@ static int parse_options(int argc, char **argv, options *o)
         if (!strcmp(a, "--rule")) o->rule = v;
         else if (!strcmp(a, "--hidden")) o->hidden = v;
         else if (!strcmp(a, "--device")) o->device = v;
+        else if (!strcmp(a, "--precision")) o->precision = v;
         else if (!strcmp(a, "--data-dir")) o->data_dir = v;
         else if (!strcmp(a, "--dump-init")) o->dump_init = v;
         else if (!strcmp(a, "--dump-perm")) o->dump_perm = v;
@@ -377,6 +380,7 @@ static int skipped(const options *o, const char *why)
     cJSON_AddStringToObject(j, "rule", o->rule);
     cJSON_AddStringToObject(j, "hidden", o->hidden);
     cJSON_AddStringToObject(j, "device", o->device);
+    cJSON_AddStringToObject(j, "precision", o->precision);
     cJSON_AddNumberToObject(j, "R", o->R);
     cJSON_AddStringToObject(j, "skipped", why);
     print_json(j);
@@ -635,6 +639,7 @@ int main(int argc, char **argv)
     if (bp_config_set(&cfg, "rule", o.rule, "--rule", &err) ||
         bp_config_set(&cfg, "hidden", o.hidden, "--hidden", &err) ||
         bp_config_set(&cfg, "device", o.device, "--device", &err) ||
+        bp_config_set(&cfg, "precision", o.precision, "--precision", &err) ||
         bp_config_set(&cfg, "batch", buf, "--batch", &err) ||
         bp_config_set(&cfg, "lr", "1e-3", "bench", &err))
         return die("config", &err);

@@ -22,6 +22,7 @@
 #   BENCH_GROUP         runs in the CUDA group rows        [5]
 #   BENCH_PARITY        0 skips the parity check           [1]
 #   BENCH_PARITY_HIDDEN widths of the parity check         [1x800 3x800]
+#   BENCH_CPU           0 skips the CPU rows (a GPU-only run) [1]
 #   BENCH_GPU           0 skips CUDA rows, 1 forces trying them [auto: nvidia-smi -L]
 #   BENCH_DOC           the page to update                 [docs/PERFORMANCE.md]
 #   BUILD               build directory                    [build]
@@ -120,13 +121,15 @@ pair() {
 }
 
 # --- CPU rows ------------------------------------------------------------------
-for hidden in $HIDDEN; do
-    for rule in $RULES; do
-        for threads in 1 0; do
-            pair --rule "$rule" --hidden "$hidden" --threads "$threads" --device cpu
+if [ "${BENCH_CPU:-1}" != 0 ]; then
+    for hidden in $HIDDEN; do
+        for rule in $RULES; do
+            for threads in 1 0; do
+                pair --rule "$rule" --hidden "$hidden" --threads "$threads" --device cpu
+            done
         done
     done
-done
+fi
 
 # --- CUDA rows ---------------------------------------------------------------
 if [ $have_gpu = 1 ]; then
