@@ -897,6 +897,11 @@ int main(int argc, char **argv)
     cJSON_AddItemToObject(prof, "gemms", gl);
     cJSON_AddItemToObject(j, "profile", prof);
     cJSON_AddNumberToObject(j, "peak_rss_mb", peak_rss_mb());
+    /* Every buffer is allocated before the first step, so the device
+     * memory in use after the timed steps is the run's peak. */
+    size_t dev_used, dev_total;
+    if (be->ops->memory && be->ops->memory(be, &dev_used, &dev_total) == BP_OK)
+        cJSON_AddNumberToObject(j, "device_mem_mb", dev_used / 1048576.0);
     double load[1];
     if (getloadavg(load, 1) == 1) cJSON_AddNumberToObject(j, "loadavg_1m", load[0]);
     print_json(j);

@@ -128,6 +128,8 @@ def merge(entries):
     m["samples_per_s"] = pooled
     m["finite"] = all(e.get("finite", True) for e in ok)
     m["peak_rss_mb"] = max(e.get("peak_rss_mb", 0) for e in ok)
+    if any("device_mem_mb" in e for e in ok):
+        m["device_mem_mb"] = max(e.get("device_mem_mb", 0) for e in ok)
     if all("step_ms" in e and "all" in e["step_ms"] for e in ok):
         m["step_ms"] = _stats([v for e in ok for v in e["step_ms"]["all"]])
     if all("gemm_rate_gflops" in e for e in ok):
@@ -187,7 +189,9 @@ def markdown_table(rows, device):
     lines = [
         "| rule | hidden | threads | R | biopp samples/s median (min–max) "
         "| PyTorch samples/s median (min–max) | biopp/PyTorch median (best) "
-        "| GEMM rate GFLOP/s | step GFLOP/s | efficiency | peak RSS MB biopp / PyTorch |",
+        "| GEMM rate GFLOP/s | step GFLOP/s | efficiency | %s |" % (
+            "peak RSS MB biopp / PyTorch" if device == "cpu"
+            else "RSS MB biopp / PyTorch; device MB biopp / PyTorch"),
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -199,7 +203,9 @@ def markdown_table(rows, device):
             "%s (%s)" % (fmt(row.get("ratio"), "**%.2f**"), fmt(row.get("ratio_best"), "%.2f")),
             fmt(b.get("gemm_rate_gflops"), "%.1f"),
             fmt(b.get("step_gflops"), "%.1f"), fmt(100 * b["efficiency"] if "efficiency" in b else None, "%.0f%%"),
-            fmt(b.get("peak_rss_mb"), "%.0f"), fmt(t.get("peak_rss_mb"), "%.0f")))
+            fmt(b.get("peak_rss_mb"), "%.0f"),
+            fmt(t.get("peak_rss_mb"), "%.0f") + ("" if device == "cpu" else "; %s / %s" % (
+                fmt(b.get("device_mem_mb"), "%.0f"), fmt(t.get("device_mem_mb"), "%.0f")))))
     return "\n".join(lines)
 
 

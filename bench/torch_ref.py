@@ -481,6 +481,10 @@ def mode_throughput(args):
         "peak_rss_mb": peak_rss_mb(),
         "loadavg_1m": loadavg(),
     })
+    if args.device == "cuda":
+        # Device memory as biopp reports it: in use on the device (cudaMemGetInfo).
+        free_b, total_b = torch.cuda.mem_get_info()
+        base["device_mem_mb"] = (total_b - free_b) / 1048576.0
     emit(base)
     return 0 if finite else 1
 

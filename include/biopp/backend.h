@@ -108,6 +108,10 @@ typedef struct bp_backend_ops {
      * graph_end returns BP_ERR_UNSUPPORTED when the recording failed and
      * nothing ran: the caller issues the operations again (graphs are then
      * off for this backend). graph_reset drops a recording. */
+    /* Optional: bytes of device memory in use now (the whole device, as
+     * nvidia-smi counts it) and in total. NULL for the CPU (use RSS). */
+    bp_status (*memory)(bp_backend *be, size_t *used, size_t *total);
+
     bp_status (*graph_begin)(bp_backend *be, int *replay);
     bp_status (*graph_end)(bp_backend *be);
     void (*graph_reset)(bp_backend *be);

@@ -325,6 +325,16 @@ static bp_status cuda_sgd_step(bp_backend *be, size_t n, float *param, const flo
                       BP_ERR_DEVICE, "kernel sgd_step(n=%zu)", n);
 }
 
+static bp_status cuda_memory(bp_backend *be, size_t *used, size_t *total)
+{
+    size_t free_b = 0, total_b = 0;
+    BP_CUDA_TRY(check_cuda(be, cudaMemGetInfo(&free_b, &total_b), BP_ERR_DEVICE,
+                           "cudaMemGetInfo"));
+    *used = total_b - free_b;
+    *total = total_b;
+    return BP_OK;
+}
+
 /* ---- graphs: record an epoch once, replay it -------------------------------- */
 
 static void cuda_graph_reset(bp_backend *be)
@@ -429,6 +439,7 @@ static const bp_backend_ops cuda_ops = {
     .gather = cuda_gather,
     .adam_step = cuda_adam_step,
     .sgd_step = cuda_sgd_step,
+    .memory = cuda_memory,
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,
     .graph_reset = cuda_graph_reset,
