@@ -123,6 +123,7 @@ bp_status bp_group_create(const bp_config *cfg, const uint64_t *seeds, int R,
     if (!g) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
     g->be = be;
     g->ds = ds;
+    if (be->ops->graph_reset) be->ops->graph_reset(be); /* a new group records anew */
     g->n_train = cfg->train_size;
     g->n_valid = ds->train.n - cfg->train_size;
     g->steps = cfg->train_size / cfg->batch; /* the last partial batch is dropped */
@@ -139,6 +140,8 @@ void bp_group_destroy(bp_group *g)
 {
     if (!g) return;
     bp_backend *be = g->be;
+    /* A recorded epoch points into this group's buffers: drop it with them. */
+    if (be->ops->graph_reset) be->ops->graph_reset(be);
     void *dev[] = {g->train_x, g->train_y, g->test_x, g->test_y, g->idx, g->seq, g->eval_metrics};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i]) be->ops->release(be, dev[i]);
