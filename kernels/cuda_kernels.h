@@ -23,7 +23,7 @@
 
 #define BP_CUDA_BLOCK 256       /* threads per block of every kernel */
 #define BP_CUDA_MAX_PARTIALS 64 /* stage-1 blocks per run of a reduction */
-#define BP_CUDA_MAX_SLOTS 2     /* per-run sums one reduction produces */
+#define BP_CUDA_MAX_SLOTS 3     /* per-run sums one reduction produces (angle: 3) */
 
 static inline size_t bp_cuda_scratch_doubles(int R)
 {
@@ -68,6 +68,11 @@ cudaError_t bp_cuda_bdfa_align(cudaStream_t stream, int R, int B, int n, bp_bdfa
 cudaError_t bp_cuda_recon_error(cudaStream_t stream, int R, int B, int n, bp_recon kind,
                                 const float *g, const float *x, float *eps, double *scratch,
                                 float *loss_out);
+
+/* angle.cu: the backend op `angle` (include/biopp/backend.h). */
+cudaError_t bp_cuda_angle(cudaStream_t stream, int R, int rows, int cols, const float *X,
+                          const float *Y, int y_trans, int per_row, double *scratch,
+                          float *angle_out, float *count_out);
 
 /* gather.cu */
 cudaError_t bp_cuda_gather(cudaStream_t stream, int R, int B, int dim, const uint8_t *pixels,

@@ -179,6 +179,8 @@ static const key_def keys[] = {
     K_ENUM_("train", precision, precision_vals),
     K_INT_("train", eval_batch, 1, INT_MAX, "a positive integer such as 1000"),
     K_INT_("train", checkpoint_every, 0, INT_MAX, "an integer >= 0; 0 = only at the end"),
+    K_INT_("train", align_every, 0, INT_MAX, "an integer >= 0 such as 100; 0 = off"),
+    K_INT_("train", align_log, 0, 1, "0 or 1"),
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -488,6 +490,8 @@ void bp_config_defaults(bp_config *cfg)
     cfg->precision = BP_PREC_FP32;
     cfg->eval_batch = 1000;
     cfg->checkpoint_every = 10;
+    cfg->align_every = 0;
+    cfg->align_log = 0;
 }
 
 double bp_config_feedback_lr(const bp_config *cfg)
@@ -855,6 +859,10 @@ bp_status bp_config_validate(const bp_config *cfg, bp_error *err)
                        "config: alpha = %g is only used by rule = bdfa (rule is %s); set "
                        "alpha = 0 or rule = bdfa",
                        cfg->alpha, bp_rule_name(cfg->rule));
+    if (cfg->align_log && !cfg->align_every)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "config: align_log = 1 logs the alignment measurements, but align_every "
+                       "= 0 takes none; set align_every (such as 100) or align_log = 0");
     if (cfg->precision == BP_PREC_TF32 && cfg->device != BP_DEVICE_CUDA)
         return bp_fail(err, BP_ERR_CONFIG,
                        "config: precision = tf32 needs device = cuda (device is %s); use "

@@ -173,12 +173,14 @@ void bp_net_destroy(bp_net *net, bp_backend *be)
         release_if(be, net->delta[l]);
         release_if(be, net->mirror[l]);
         release_if(be, net->eps[l]);
+        release_if(be, net->delta_bp[l]);
     }
     float *bufs[] = {net->logits, net->yhat, net->E, net->T, net->P, net->HS, net->metrics,
-                     (float *)net->hyper};
+                     net->grad_bp, net->align, (float *)net->hyper};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) release_if(be, bufs[i]);
     release_if(be, net->labels);
     free(net->host_metrics);
+    free(net->host_align);
     free(net->host_hyper);
     free(net);
 }

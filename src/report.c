@@ -1,6 +1,7 @@
 #include "biopp/report.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,44 @@ static void add_number(cJSON *o, const char *key, double v)
 {
     if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
     else cJSON_AddNullToObject(o, key);
+}
+
+static void add_angles(cJSON *o, const char *key, const double *v, int n)
+{
+    cJSON *a = cJSON_AddArrayToObject(o, key);
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, isfinite(v[i]) ? cJSON_CreateNumber(v[i]) : cJSON_CreateNull());
+}
+
+/* The three angle lists of a measurement or an epoch mean (align.h):
+ * delta and dW per hidden layer, fb per feedback matrix 1..L+1. */
+static void add_align(cJSON *o, const bp_align_point *p)
+{
+    add_angles(o, "align_delta_deg", p->delta, p->L);
+    add_angles(o, "align_dW_deg", p->dW, p->L);
+    add_angles(o, "align_fb_deg", p->fb, p->L + 1);
+}
+
+static int get_angles(const cJSON *o, const char *key, double *v, int max)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+    int n = 0;
+    const cJSON *x;
+    cJSON_ArrayForEach(x, a) {
+        if (n == max) break;
+        v[n++] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+    }
+    return n;
+}
+
+static void get_align(const cJSON *o, bp_epoch_metrics *m)
+{
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(o, "align_delta_deg"))) return;
+    m->has_align = 1;
+    m->align.step = -1;
+    m->align.L = get_angles(o, "align_delta_deg", m->align.delta, BP_MAX_HIDDEN);
+    get_angles(o, "align_dW_deg", m->align.dW, BP_MAX_HIDDEN);
+    get_angles(o, "align_fb_deg", m->align.fb, BP_MAX_HIDDEN + 1);
 }
 
 char *bp_metrics_json(const bp_epoch_metrics *m)
@@ -39,6 +78,7 @@ char *bp_metrics_json(const bp_epoch_metrics *m)
     add_number(o, "test_loss", m->test_loss);
     add_number(o, "seconds", m->seconds);
     cJSON_AddBoolToObject(o, "diverged", m->diverged);
+    if (m->has_align) add_align(o, &m->align);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -89,6 +129,7 @@ static bp_status load_existing(bp_run_log *log, const char *path, int keep, bp_e
         m.test_loss = get_number(o, "test_loss", NAN);
         m.seconds = get_number(o, "seconds", 0);
         m.diverged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "diverged"));
+        get_align(o, &m);
         cJSON_Delete(o);
         if (m.epoch == log->n + 1 && m.epoch <= keep) rc = log_push(log, &m, err);
     }
@@ -189,5 +230,64 @@ bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t se
     s[n] = '\n'; /* replace the NUL: the buffer ends right after */
     bp_status rc = bp_write_file_atomic(path, s, n + 1, err);
     free(s);
+    return rc;
+}
+
+/* align.jsonl: one line per measurement, {"epoch", "step", angles...}. */
+bp_status bp_align_log_append(const char *dir, int epoch, const bp_align_point *p, int n,
+                              bp_error *err)
+{
+    char path[4096];
+    bp_run_path(path, sizeof path, dir, "align.jsonl");
+    FILE *f = fopen(path, "a");
+    if (!f) return bp_fail(err, BP_ERR_IO, "%s: cannot open for appending: %s", path,
+                           strerror(errno));
+    int ok = 1;
+    for (int i = 0; i < n && ok; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char *line = NULL;
+        if (o) {
+            cJSON_AddNumberToObject(o, "epoch", epoch);
+            cJSON_AddNumberToObject(o, "step", (double)p[i].step);
+            add_align(o, &p[i]);
+            line = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+        }
+        ok = line && fprintf(f, "%s\n", line) > 0;
+        free(line);
+    }
+    if (fclose(f) != 0) ok = 0;
+    return ok ? BP_OK : bp_fail(err, BP_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+}
+
+/* On resume: keeps the measurements of epochs 1..keep (a line cut short by a
+ * crash, or from epochs past the checkpoint, is dropped) and rewrites the
+ * file atomically; no file is fine. */
+bp_status bp_align_log_truncate(const char *dir, int keep, bp_error *err)
+{
+    char path[4096], *text;
+    bp_run_path(path, sizeof path, dir, "align.jsonl");
+    if (!bp_file_exists(path)) return BP_OK;
+    bp_status rc = bp_read_text(path, &text, NULL, err);
+    if (rc) return rc;
+    char *out = malloc(strlen(text) + 1);
+    if (!out) {
+        free(text);
+        return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t len = 0;
+    for (char *save = NULL, *s = strtok_r(text, "\n", &save); s; s = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(s);
+        int e = o ? (int)get_number(o, "epoch", 0) : 0;
+        cJSON_Delete(o);
+        if (e < 1 || e > keep) continue;
+        size_t k = strlen(s);
+        memcpy(out + len, s, k);
+        out[len + k] = '\n';
+        len += k + 1;
+    }
+    rc = bp_write_file_atomic(path, out, len, err);
+    free(out);
+    free(text);
     return rc;
 }

@@ -134,6 +134,8 @@ static bp_status open_run_files(runner *x, int start, bp_error *err)
         if ((rc = bp_write_config_file(path, &one, err))) return rc;
         if (x->done[r]) continue;
         if ((rc = bp_run_log_open(&x->logs[r], x->o->dirs[r], start, err))) return rc;
+        if (x->cfg->align_log && (rc = bp_align_log_truncate(x->o->dirs[r], start, err)))
+            return rc;
     }
     return BP_OK;
 }
@@ -144,6 +146,18 @@ static bp_status finish_run(runner *x, int r, int diverged, bp_error *err)
     one.seed = bp_group_net(x->g)->seeds[r];
     x->done[r] = diverged;
     return bp_write_final_json(x->o->dirs[r], &one, one.seed, &x->logs[r], diverged, err);
+}
+
+/* Run r's alignment measurements of this epoch into its align.jsonl. */
+static bp_status log_align_points(runner *x, int r, int epoch, bp_error *err)
+{
+    int max = bp_group_net(x->g)->align_steps;
+    bp_align_point *p = malloc((size_t)(max > 0 ? max : 1) * sizeof *p);
+    if (!p) return bp_fail(err, BP_ERR_NOMEM, "alignment log: out of host memory");
+    int n = bp_group_align_points(x->g, r, p, max);
+    bp_status rc = bp_align_log_append(x->o->dirs[r], epoch, p, n, err);
+    free(p);
+    return rc;
 }
 
 /* After an epoch: log each live run, checkpoint when due, retire runs that
@@ -161,6 +175,7 @@ static bp_status record_epoch(runner *x, const bp_epoch_metrics *m, int checkpoi
             continue;
         }
         bp_status rc = bp_run_log_append(&x->logs[r], &m[r], err);
+        if (!rc && x->cfg->align_log) rc = log_align_points(x, r, m[r].epoch, err);
         if (!rc && m[r].diverged) rc = finish_run(x, r, 1, err);
         else if (!rc && checkpoint) rc = save_checkpoint(x, r, err);
         if (rc) return rc;

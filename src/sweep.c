@@ -687,19 +687,34 @@ static bp_status spec_differs(const char *path, const char *key, const char *old
                    path, key, old_v, new_v, path);
 }
 
+/* A key that a stored spec lacks but whose value now is its default: a key
+ * added by a later biopp (align_every, say), which changes nothing about the
+ * stored sweep's runs. */
+static bool is_new_default(const char *key, const char *value)
+{
+    bp_config d;
+    bp_config_defaults(&d);
+    char buf[1100];
+    bp_error ignore;
+    return bp_config_get(&d, key, buf, sizeof buf, &ignore) == BP_OK && !strcmp(buf, value);
+}
+
 static bp_status compare_specs(const char *path, char *old_text, char *new_text, bp_error *err)
 {
     spec_line o[SPEC_LINES_MAX], n[SPEC_LINES_MAX];
     int no = spec_lines(old_text, o, SPEC_LINES_MAX), nn = spec_lines(new_text, n, SPEC_LINES_MAX);
+    int kept = 0;
     for (int i = 0; i < nn; i++) {
         const spec_line *x = find_line(o, no, n[i].key);
+        if (!x && is_new_default(n[i].key, n[i].value)) continue;
         if (!x) return spec_differs(path, n[i].key, "(not set)", n[i].value, err);
+        n[kept++] = n[i];
         if (strcmp(x->value, n[i].value))
             return spec_differs(path, n[i].key, x->value, n[i].value, err);
     }
     for (int i = 0; i < no; i++)
-        if (!find_line(n, nn, o[i].key)) return spec_differs(path, o[i].key, o[i].value, "(not set)", err);
-    for (int i = 0; i < nn && i < no; i++)
+        if (!find_line(n, kept, o[i].key)) return spec_differs(path, o[i].key, o[i].value, "(not set)", err);
+    for (int i = 0; i < kept && i < no; i++)
         if (strcmp(o[i].key, n[i].key))
             return bp_fail(err, BP_ERR_CONFIG,
                            "%s holds a different sweep: the same keys, but the lists are in "

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "biopp/align.h"
 #include "biopp/ops.h"
 #include "biopp/rng.h"
 #include "biopp/step.h"
@@ -110,7 +111,8 @@ static bp_status alloc_epoch_buffers(bp_group *g, bp_error *err)
     if (!g->host_idx || !g->idx || !net->metrics || !net->host_metrics || !g->eval_metrics ||
         !g->host_eval)
         return bp_fail(err, BP_ERR_NOMEM, "allocating epoch buffers: %s", be->err.msg);
-    return BP_OK;
+    int measurements = bp_align_count(net->cfg.align_every, g->steps);
+    return measurements ? bp_align_reserve(net, be, measurements, err) : BP_OK;
 }
 
 bp_status bp_group_create(const bp_config *cfg, const uint64_t *seeds, int R,
@@ -176,7 +178,12 @@ static bp_status issue_steps(bp_group *g, bp_progress_fn progress, void *user)
         BP_TRY(be->ops->gather(be, net->R, net->B, net->n[0], g->train_x, g->train_y,
                                g->idx + (size_t)s * net->B, (size_t)g->n_train, net->H[0],
                                net->labels));
-        BP_TRY(bp_train_step(net, be, net->metrics + (size_t)s * net->metric_slots * net->R));
+        int every_k = net->cfg.align_every;
+        float *align = every_k && s % every_k == 0
+                           ? net->align + (size_t)(s / every_k) * bp_align_floats(net)
+                           : NULL;
+        BP_TRY(bp_train_step_measured(
+            net, be, net->metrics + (size_t)s * net->metric_slots * net->R, align));
         if (progress && (s % every == 0 || s == g->steps - 1))
             progress(user, g->epoch + 1, s + 1, g->steps);
     }
@@ -288,6 +295,10 @@ bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
     size_t nm = (size_t)g->steps * net->metric_slots * net->R;
     if (be->ops->download(be, net->host_metrics, net->metrics, nm * sizeof(float)))
         return bp_backend_fail(be, err, "downloading training metrics");
+    if (net->align_steps &&
+        be->ops->download(be, net->host_align, net->align,
+                          (size_t)net->align_steps * bp_align_floats(net) * sizeof(float)))
+        return bp_backend_fail(be, err, "downloading the alignment measurements");
     if ((rc = evaluate_into(g, out, err))) return rc;
     g->epoch++;
     double samples = (double)g->steps * net->B, secs = now_seconds() - t0;
@@ -303,6 +314,19 @@ bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
         if (!isfinite(m->train_loss) || !isfinite(m->feedback_loss) || !isfinite(m->test_loss))
             g->diverged[r] = 1;
         m->diverged = g->diverged[r];
+        m->has_align = net->align_steps > 0;
+        if (m->has_align) bp_align_epoch_mean(net, net->host_align, net->align_steps, r, &m->align);
     }
     return BP_OK;
+}
+
+int bp_group_align_points(const bp_group *g, int r, bp_align_point *out, int max)
+{
+    const bp_net *net = g->net;
+    int n = net->align_steps < max ? net->align_steps : max;
+    long long first = (long long)(g->epoch - 1) * g->steps;
+    for (int m = 0; m < n; m++)
+        bp_align_point_of(net, net->host_align + (size_t)m * bp_align_floats(net), r,
+                          first + (long long)m * net->cfg.align_every, &out[m]);
+    return n;
 }

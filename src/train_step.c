@@ -1,16 +1,24 @@
 /* One training step in METHODS.md's order: 1. forward pass; 2. forward
  * learning phase and update of W, b; 3. backward learning phase (BFA, BDFA)
  * with the W just updated, and update of the feedback weights. */
+#include "biopp/align.h"
 #include "biopp/ops.h"
 #include "biopp/rule.h"
 #include "biopp/step.h"
 
 bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics)
 {
+    return bp_train_step_measured(net, be, metrics, NULL);
+}
+
+bp_status bp_train_step_measured(bp_net *net, bp_backend *be, float *metrics, float *align)
+{
     int rows = net->B;
     float scale = bp_grad_scale(net, rows);
     BP_TRY(bp_forward(net, be, rows));
     BP_TRY(bp_forward_phase(net, be, rows, metrics, scale));
+    /* Before the update: BP's deltas must use the W the rule's deltas used. */
+    if (align) BP_TRY(bp_align_measure(net, be, rows, align));
     /* Callers that did not prepare Adam's factors (bench, tests) get one
      * step's worth here; the epoch loop prepares a whole epoch up front. */
     if (net->step - net->hyper_base >= net->hyper_count) BP_TRY(bp_optim_prepare(net, be, 1));

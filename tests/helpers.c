@@ -68,6 +68,23 @@ void th_set_tensor(bp_group *g, const bp_arena *a, float *dst_arena, int i, int 
     (void)net;
 }
 
+void th_tie_to_wt(bp_group *g, const bp_arena *a, float *dst, const int *tensor,
+                  const int *layer, int count)
+{
+    bp_net *net = bp_group_net(g);
+    float *p = th_download(g, &net->fwd, net->fwd.p, 0);
+    for (int i = 0; i < count; i++) {
+        const bp_tensor *w = &net->fwd.t[net->W[layer[i]]];
+        float *wt = malloc(sizeof(float) * w->rows * w->cols);
+        const float *W = th_tensor(net, &net->fwd, p, net->W[layer[i]]);
+        for (int r = 0; r < w->rows; r++)
+            for (int c = 0; c < w->cols; c++) wt[c * w->rows + r] = W[r * w->cols + c];
+        th_set_tensor(g, a, dst, tensor[i], 0, wt);
+        free(wt);
+    }
+    free(p);
+}
+
 void th_epoch(bp_group *g, bp_epoch_metrics *m)
 {
     bp_error err = {0};

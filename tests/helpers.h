@@ -23,6 +23,10 @@ void th_set_tensor(bp_group *g, const bp_arena *a, float *dst_arena, int i, int 
 /* Pointer to tensor i inside a host copy made by th_download. */
 float *th_tensor(const bp_net *net, const bp_arena *a, float *host, int i);
 
+/* Sets each listed feedback tensor (run 0) to the transpose of W_{layer[i]}. */
+void th_tie_to_wt(bp_group *g, const bp_arena *a, float *dst, const int *tensor,
+                  const int *layer, int count);
+
 /* Trains one epoch (one step when batch == train_size); asserts success. */
 void th_epoch(bp_group *g, bp_epoch_metrics *m);
 

@@ -259,6 +259,7 @@ static const char *const every_key[][2] = {
     {"seed", "12345678901234567890"}, {"threads", "3"},
     {"device", "cuda"},           {"precision", "tf32"},
     {"eval_batch", "500"},        {"checkpoint_every", "0"},
+    {"align_every", "100"},       {"align_log", "1"},
 };
 #define N_EVERY ((int)(sizeof every_key / sizeof every_key[0]))
 
@@ -748,7 +749,7 @@ Test(config, validate_single_keys)
 Test(config, key_table)
 {
     int n = bp_config_key_count();
-    cr_assert_eq(n, 28);
+    cr_assert_eq(n, 30);
     cr_assert_null(bp_config_key_name(-1));
     cr_assert_null(bp_config_key_name(n));
     for (int i = 0; i < n; i++) {

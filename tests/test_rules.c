@@ -269,24 +269,6 @@ Test(rules, bp_gradient_three_hidden_layers_sum_reduction)
     teardown(&f);
 }
 
-/* Sets each listed feedback tensor to the transpose of W_{layer}. */
-static void tie_to_wt(fixture *f, const bp_arena *a, float *dst, const int *tensor,
-                      const int *layer, int count)
-{
-    bp_net *net = bp_group_net(f->g);
-    float *p = th_download(f->g, &net->fwd, net->fwd.p, 0);
-    for (int i = 0; i < count; i++) {
-        const bp_tensor *w = &net->fwd.t[net->W[layer[i]]];
-        float *wt = malloc(sizeof(float) * w->rows * w->cols);
-        const float *W = th_tensor(net, &net->fwd, p, net->W[layer[i]]);
-        for (int r = 0; r < w->rows; r++)
-            for (int c = 0; c < w->cols; c++) wt[c * w->rows + r] = W[r * w->cols + c];
-        th_set_tensor(f->g, a, dst, tensor[i], 0, wt);
-        free(wt);
-    }
-    free(p);
-}
-
 static float *one_step_grads(fixture *f)
 {
     bp_net *net = bp_group_net(f->g);
@@ -319,7 +301,7 @@ Test(rules, fa_with_tied_feedback_equals_bp)
     build(&f);
     bp_net *net = bp_group_net(f.g);
     int tensors[] = {net->Bfix[2], net->Bfix[3]}, layers[] = {2, 3};
-    tie_to_wt(&f, &net->fixed, net->fixed.p, tensors, layers, 2);
+    th_tie_to_wt(f.g, &net->fixed, net->fixed.p, tensors, layers, 2);
     float *fa = one_step_grads(&f);
     float *bp = bp_reference_grads(2, two_layers);
     expect_same(fa, bp, per_run(net, &net->fwd), "FA(B=W^T) vs BP");
@@ -358,7 +340,7 @@ Test(rules, bfa_tied_forward_phase_is_bp_and_backward_phase_is_exact)
     build(&f);
     bp_net *net = bp_group_net(f.g);
     int tensors[] = {net->V[1], net->V[2], net->V[3]}, layers[] = {1, 2, 3};
-    tie_to_wt(&f, &net->fb, net->fb.p, tensors, layers, 3);
+    th_tie_to_wt(f.g, &net->fb, net->fb.p, tensors, layers, 3);
     float *fb0 = th_download(f.g, &net->fb, net->fb.p, 0);
     bp_epoch_metrics m;
     th_epoch(f.g, &m);

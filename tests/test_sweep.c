@@ -452,6 +452,23 @@ Test(sweep, changed_sweep_in_existing_dir_is_refused)
     assert_has(err.msg, "hidden");
     bp_sweep_free(&s);
 
+    /* A sweep stored by an older biopp lacks the keys added since: a key it
+     * lacks is the same sweep while the new value is the default... */
+    char *stored = slurp(tmp_path("out/sweep.ini"));
+    char *line = strstr(stored, "align_every = 0\n");
+    cr_assert(line, "sweep.ini writes every key, align_every too");
+    memmove(line, line + strlen("align_every = 0\n"), strlen(line + strlen("align_every = 0\n")) + 1);
+    write_file("out/sweep.ini", stored);
+    free(stored);
+    load_ok("rule = bp,fa\nlr = 1e-3\nhidden = 400\n", &s);
+    cr_expect_eq(bp_sweep_prepare_dir(&s, tmp_path("out"), &err), BP_OK, "%s", err.msg);
+    bp_sweep_free(&s);
+    /* ...and a different sweep when it is not. */
+    load_ok("rule = bp,fa\nlr = 1e-3\nhidden = 400\nalign_every = 50\n", &s);
+    cr_assert_neq(bp_sweep_prepare_dir(&s, tmp_path("out"), &err), BP_OK);
+    assert_has(err.msg, "align_every = (not set) there, 50 now");
+    bp_sweep_free(&s);
+
     /* a non-empty folder that is not a sweep */
     load_ok("rule = bp,fa\n", &s);
     cr_assert_eq(mkdir(tmp_path("other"), 0777), 0);

@@ -83,6 +83,16 @@ typedef struct bp_backend_ops {
      * loss_out[r] = sum over batch of 1/2 ||eps||^2 (identity) or BCE (sigmoid_bce). */
     bp_status (*recon_error)(bp_backend *be, int R, int B, int n, bp_recon kind, const float *g,
                              const float *x, float *eps, float *loss_out);
+    /* Alignment angles (degrees) between X and Y, per run; X is rows x cols,
+     * Y the same, or stored cols x rows and read transposed (y_trans: the
+     * angle of B_l against W_l^T without forming W_l^T).
+     * per_row: angle_out[r] = sum over the rows i whose norms are both > 0
+     *   of angle(X_i, Y_i), count_out[r] = the number of such rows;
+     * otherwise: angle_out[r] = angle(vec X, vec Y), count_out[r] = 1, or
+     *   0 (and angle 0) when either is zero. Dot products in double. */
+    bp_status (*angle)(bp_backend *be, int R, int rows, int cols, const float *X,
+                       const float *Y, int y_trans, int per_row, float *angle_out,
+                       float *count_out);
     /* Minibatch gather from the resident dataset (uint8 pixels, uint8 labels):
      * x[r][i] = pixels[idx[r*idx_stride + i]] / 255, labels likewise. */
     bp_status (*gather)(bp_backend *be, int R, int B, int dim, const uint8_t *pixels,

@@ -57,6 +57,8 @@ typedef struct {
     bp_precision precision;
     int eval_batch;        /* samples per evaluation chunk */
     int checkpoint_every;  /* epochs between checkpoints; 0 = only at the end */
+    int align_every;       /* alignment diagnostics every N steps of an epoch; 0 = off */
+    int align_log;         /* 1: also every measurement in align.jsonl */
 } bp_config;
 
 /* The paper's defaults, as documented in README.md. */

@@ -70,6 +70,14 @@ typedef struct bp_net {
     float *eps[BP_MAX_LAYERS];  /* BFA: eps_0..eps_L */
     float *P, *HS;              /* BDFA: p_l and dloss/ds * h_l */
 
+    /* Alignment diagnostics (align_every > 0; src/align.c): BP's delta_l on
+     * the same batch, BP's dW_l, and the per-epoch measurements,
+     * align_steps x bp_align_floats(net) floats. */
+    float *delta_bp[BP_MAX_LAYERS];
+    float *grad_bp;
+    float *align, *host_align;
+    int align_steps;
+
     /* Per-step metrics, steps x slots x R; slot 0 loss, 1 errors, 2.. feedback. */
     float *metrics;
     int metric_slots, metric_steps;

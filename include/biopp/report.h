@@ -27,6 +27,12 @@ bp_status bp_write_config_file(const char *path, const bp_config *cfg, bp_error 
 bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t seed,
                               const bp_run_log *log, int diverged, bp_error *err);
 
+/* DIR/align.jsonl (align_log = 1): appends the measurements of one epoch;
+ * on resume, truncate keeps only those of epochs 1..keep. */
+bp_status bp_align_log_append(const char *dir, int epoch, const bp_align_point *p, int n,
+                              bp_error *err);
+bp_status bp_align_log_truncate(const char *dir, int keep, bp_error *err);
+
 /* One metrics object as a JSON line (no newline); caller frees. */
 char *bp_metrics_json(const bp_epoch_metrics *m);
 

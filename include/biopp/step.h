@@ -27,6 +27,11 @@ bp_status bp_optim_step(bp_net *net, bp_backend *be, bp_arena *a, int feedback);
  * backward phase, update feedback weights. metrics: this step's slots. */
 bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics);
 
+/* The same step, measuring the alignment diagnostics into align (backend
+ * memory, bp_align_floats(net) floats) after the forward phase; align NULL
+ * measures nothing. */
+bp_status bp_train_step_measured(bp_net *net, bp_backend *be, float *metrics, float *align);
+
 /* 1/B for grad_reduce = mean, 1 for sum. */
 float bp_grad_scale(const bp_net *net, int rows);
 

@@ -5,6 +5,7 @@
 #ifndef BIOPP_TRAIN_H
 #define BIOPP_TRAIN_H
 
+#include "biopp/align.h"
 #include "biopp/data.h"
 #include "biopp/net.h"
 
@@ -19,6 +20,8 @@ typedef struct {
     double test_loss;
     double seconds;       /* wall time of this epoch (training + evaluation) */
     int diverged;         /* a loss became NaN/Inf (this epoch or earlier) */
+    int has_align;        /* align_every > 0: align holds the epoch's mean angles */
+    bp_align_point align;
 } bp_epoch_metrics;
 
 typedef struct bp_group bp_group;
@@ -37,6 +40,10 @@ bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
 /* Error and mean loss of every run on the test set (or on the validation
  * split when valid != 0). */
 bp_status bp_group_evaluate(bp_group *g, int valid, double *error, double *loss, bp_error *err);
+
+/* Run r's alignment measurements of the last epoch (align_every > 0), at
+ * most max; returns how many. */
+int bp_group_align_points(const bp_group *g, int r, bp_align_point *out, int max);
 
 bp_net *bp_group_net(bp_group *g);
 int bp_group_epoch(const bp_group *g);     /* epochs completed */

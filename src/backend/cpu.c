@@ -18,6 +18,7 @@
 #include "biopp/backend.h"
 #include "cpu_pool.h"
 #include "kernels/activation.h"
+#include "kernels/angle.h"
 #include "kernels/loss.h"
 #include "kernels/optim.h"
 
@@ -245,6 +246,44 @@ static bp_status cpu_bdfa_align(bp_backend *be, int R, int B, int n, bp_bdfa_los
     return BP_OK;
 }
 
+/* Dot products of row i of X with row i of Y (or of Y^T), accumulated in double. */
+static void cpu_row_dots(int rows, int cols, const float *X, const float *Y, int y_trans, int i,
+                         double *xy, double *xx, double *yy)
+{
+    for (int j = 0; j < cols; j++) {
+        double x = X[(size_t)i * cols + j], y = Y[bp_angle_y_index(y_trans, rows, cols, i, j)];
+        *xy += x * y;
+        *xx += x * x;
+        *yy += y * y;
+    }
+}
+
+static bp_status cpu_angle(bp_backend *be, int R, int rows, int cols, const float *X,
+                           const float *Y, int y_trans, int per_row, float *angle_out,
+                           float *count_out)
+{
+    size_t per_run = (size_t)rows * cols;
+    for (int r = 0; r < R; r++) {
+        const float *x = X + r * per_run, *y = Y + r * per_run;
+        double sum = 0.0, count = 0.0, xy = 0.0, xx = 0.0, yy = 0.0;
+        for (int i = 0; i < rows; i++) {
+            if (per_row) xy = xx = yy = 0.0;
+            cpu_row_dots(rows, cols, x, y, y_trans, i, &xy, &xx, &yy);
+            if (per_row && bp_angle_valid(xx, yy)) {
+                sum += bp_angle_deg(xy, xx, yy);
+                count += 1.0;
+            }
+        }
+        if (!per_row && bp_angle_valid(xx, yy)) {
+            sum = bp_angle_deg(xy, xx, yy);
+            count = 1.0;
+        }
+        angle_out[r] = (float)sum;
+        count_out[r] = (float)count;
+    }
+    return BP_OK;
+}
+
 static bp_status cpu_recon_error(bp_backend *be, int R, int B, int n, bp_recon kind,
                                  const float *g, const float *x, float *eps, float *loss_out)
 {
@@ -314,6 +353,7 @@ static const bp_backend_ops cpu_ops = {
     .make_target = cpu_make_target,
     .bdfa_align = cpu_bdfa_align,
     .recon_error = cpu_recon_error,
+    .angle = cpu_angle,
     .gather = cpu_gather,
     .adam_step = cpu_adam_step,
     .sgd_step = cpu_sgd_step,

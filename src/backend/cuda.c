@@ -286,6 +286,20 @@ static bp_status cuda_bdfa_align(bp_backend *be, int R, int B, int n, bp_bdfa_lo
                       (int)kind);
 }
 
+static bp_status cuda_angle(bp_backend *be, int R, int rows, int cols, const float *X,
+                            const float *Y, int y_trans, int per_row, float *angle_out,
+                            float *count_out)
+{
+    bp_status rc = ensure_scratch(be, R);
+    if (rc) return rc;
+    cuda_impl *im = impl_of(be);
+    return check_cuda(be,
+                      bp_cuda_angle(im->stream, R, rows, cols, X, Y, y_trans, per_row,
+                                    im->scratch, angle_out, count_out),
+                      BP_ERR_DEVICE, "kernel angle(R=%d, rows=%d, cols=%d, y_trans=%d, per_row=%d)",
+                      R, rows, cols, y_trans, per_row);
+}
+
 static bp_status cuda_recon_error(bp_backend *be, int R, int B, int n, bp_recon kind,
                                   const float *g, const float *x, float *eps, float *loss_out)
 {
@@ -435,6 +449,7 @@ static const bp_backend_ops cuda_ops = {
     .col_sum = cuda_col_sum,
     .make_target = cuda_make_target,
     .bdfa_align = cuda_bdfa_align,
+    .angle = cuda_angle,
     .recon_error = cuda_recon_error,
     .gather = cuda_gather,
     .adam_step = cuda_adam_step,

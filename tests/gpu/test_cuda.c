@@ -533,6 +533,42 @@ Test(cuda, bdfa_align)
     close_pair(&p);
 }
 
+Test(cuda, angle)
+{
+    /* Dot products in double on both sides, summed in other orders: the
+     * angles agree to ~1e-6 degrees; a row of zeros has no angle on both. */
+    pair p = open_pair(BP_PREC_FP32);
+    const int shapes[][2] = {{ROWS, COLS}, {1, 800}, {784, 40}};
+    for (int si = 0; si < 3; si++)
+        for (int mode = 0; mode < 4; mode++) {
+            int rows = shapes[si][0], cols = shapes[si][1], per_row = mode & 1, yt = mode >> 1;
+            size_t total = (size_t)NR * rows * cols;
+            float *x = rand_floats(total, -1, 1, 91 + si), *y = rand_floats(total, -1, 1, 92);
+            for (size_t j = 0; j < (size_t)cols; j++) x[j] = 0.0f; /* run 0, row 0 */
+            for (size_t j = 0; j < total; j++) y[j] += 0.5f * x[j]; /* angles below 90 */
+            twin tx = twin_new(&p, x, total * 4), ty = twin_new(&p, y, total * 4),
+                 ta = twin_new(&p, NULL, NR * 4), tn = twin_new(&p, NULL, NR * 4);
+            cr_assert_eq(p.cpu->ops->angle(p.cpu, NR, rows, cols, tx.c, ty.c, yt, per_row, ta.c,
+                                           tn.c),
+                         BP_OK);
+            cr_assert_eq(p.gpu->ops->angle(p.gpu, NR, rows, cols, tx.g, ty.g, yt, per_row, ta.g,
+                                           tn.g),
+                         BP_OK, "%s", p.gpu->err.msg);
+            char what[80];
+            snprintf(what, sizeof what, "angle(%dx%d, per_row=%d, y_trans=%d)", rows, cols,
+                     per_row, yt);
+            expect_close(&p, &ta, NR, 1e-4, 1e-5, what);
+            expect_equal_bytes(&p, &tn, what);
+            twin_free(&p, &tx);
+            twin_free(&p, &ty);
+            twin_free(&p, &ta);
+            twin_free(&p, &tn);
+            free(x);
+            free(y);
+        }
+    close_pair(&p);
+}
+
 Test(cuda, recon_error)
 {
     /* eps elementwise (a few ulp); the loss is a sum of B*n terms (up to
@@ -715,6 +751,7 @@ static void make_config(bp_config *cfg, bp_rule_id rule)
     cfg->optimizer = BP_OPT_SGD;
     cfg->lr = 0.05;
     cfg->momentum = 0.5;
+    cfg->align_every = 7; /* the diagnostics run inside recorded epochs too */
 }
 
 typedef struct {
@@ -825,6 +862,19 @@ static void train_compare(bp_rule_id rule, bp_precision prec, double rtol_param,
             expect_metric(g->valid_error, c->valid_error, 3.0 / T_VALID + err_frac, 0, what,
                           e, r);
             cr_assert_eq(g->diverged, 0, "%s diverged on cuda", rn);
+            /* Angles of weights that agree to 1e-3: a fraction of a degree. */
+            cr_assert(g->has_align && c->has_align);
+            for (int l = 0; l < cfg.n_hidden && prec == BP_PREC_FP32; l++) {
+                snprintf(what, sizeof what, "%s align delta layer %d", rn, l + 1);
+                expect_metric(g->align.delta[l], c->align.delta[l], 0.5, 0, what, e, r);
+                snprintf(what, sizeof what, "%s align dW layer %d", rn, l + 1);
+                expect_metric(g->align.dW[l], c->align.dW[l], 0.5, 0, what, e, r);
+            }
+            for (int l = 0; l <= cfg.n_hidden && prec == BP_PREC_FP32; l++) {
+                snprintf(what, sizeof what, "%s align fb matrix %d", rn, l + 1);
+                if (isnan(c->align.fb[l])) cr_assert(isnan(g->align.fb[l]), "%s", what);
+                else expect_metric(g->align.fb[l], c->align.fb[l], 0.5, 0, what, e, r);
+            }
         }
     if (rtol_param > 0) {
         static const char *arena_names[3] = {"forward", "feedback", "fixed"};
