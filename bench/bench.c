@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "biopp/align.h"
 #include "biopp/backend.h"
 #include "biopp/config.h"
 #include "biopp/data.h"
@@ -62,7 +63,7 @@ int openblas_get_num_threads(void);
 typedef struct {
     const char *rule, *hidden, *device, *precision, *data_dir, *dump_init, *dump_perm;
     int R, threads, batch, warmup, steps, reps, gemm_reps, train_size, synthetic;
-    int sync_ops, peak, perm_n, perm_epoch, no_graph;
+    int sync_ops, peak, perm_n, perm_epoch, no_graph, align_every;
     uint64_t seed;
 } options;
 
@@ -85,6 +86,8 @@ static void usage(FILE *f)
             "  --steps N          training steps per timed repetition    (default 10)\n"
             "  --reps K           timed repetitions (median, min, max)   (default 5)\n"
             "  --gemm-reps K      repetitions of the GEMM-only replay    (default: --reps)\n"
+            "  --align-every K    measure the alignment diagnostics every K steps of a\n"
+            "                     repetition (0 = off, the default; as align_every)\n"
             "  --train-size N     training samples kept resident; sample orders are\n"
             "                     Philox permutations of them, as in training (default 10000)\n"
             "  --seed S           seed of run 0                          (default 1)\n"
@@ -160,6 +163,7 @@ static int parse_options(int argc, char **argv, options *o)
         else if (!strcmp(a, "--batch")) bad = parse_int(v, 1, &o->batch);
         else if (!strcmp(a, "--warmup")) bad = parse_int(v, 1, &o->warmup);
         else if (!strcmp(a, "--steps")) bad = parse_int(v, 1, &o->steps);
+        else if (!strcmp(a, "--align-every")) bad = parse_int(v, 0, &o->align_every);
         else if (!strcmp(a, "--reps")) bad = parse_int(v, 1, &o->reps);
         else if (!strcmp(a, "--gemm-reps")) bad = parse_int(v, 1, &o->gemm_reps);
         else if (!strcmp(a, "--train-size")) bad = parse_int(v, 1, &o->train_size);
@@ -541,6 +545,7 @@ typedef struct {
     float *metrics;   /* N x slots x R, reused by every repetition */
     int N, rep;       /* steps per repetition, repetitions issued */
     int replays;      /* repetitions that were graph replays */
+    int align_every;  /* --align-every */
 } harness;
 
 static bp_status issue_steps(harness *h)
@@ -552,7 +557,11 @@ static bp_status issue_steps(harness *h)
         BP_TRY(be->ops->gather(be, net->R, net->B, net->n[0], h->x, h->y,
                                h->idx + (size_t)s * net->B, h->idx_stride, net->H[0],
                                net->labels));
-        BP_TRY(bp_train_step(net, be, h->metrics + (size_t)s * net->metric_slots * net->R));
+        float *align = h->align_every && s % h->align_every == 0
+                           ? net->align + (size_t)(s / h->align_every) * bp_align_floats(net)
+                           : NULL;
+        BP_TRY(bp_train_step_measured(
+            net, be, h->metrics + (size_t)s * net->metric_slots * net->R, align));
         shim.recording = 0; /* only the very first step is recorded */
     }
     return BP_OK;
@@ -710,6 +719,10 @@ int main(int argc, char **argv)
     if (!h.x || !h.y || !h.metrics || !h.host_idx || !perm || !h.idx ||
         bp_net_reserve_steps(net, be, o.steps, &err))
         return die("allocating the data buffers", NULL);
+    h.align_every = o.align_every;
+    if (o.align_every &&
+        bp_align_reserve(net, be, bp_align_count(o.align_every, o.steps), &err))
+        return die("allocating the alignment buffers", &err);
     int total = reps_total * o.steps;
     for (int r = 0; r < o.R; r++) {
         for (int s = 0, epoch = 0; s < total; epoch++) {
@@ -837,6 +850,7 @@ int main(int argc, char **argv)
     cJSON_AddNumberToObject(j, "warmup", warm_reps * o.steps);
     cJSON_AddNumberToObject(j, "graph_replays", timed_replays);
     cJSON_AddNumberToObject(j, "steps", o.steps);
+    cJSON_AddNumberToObject(j, "align_every", o.align_every);
     cJSON_AddNumberToObject(j, "reps", o.reps);
     cJSON_AddBoolToObject(j, "finite", finite);
     cJSON_AddItemToObject(j, "samples_per_s", stats_json(sps, o.reps, 1.0));
