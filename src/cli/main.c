@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "  train   train one run:      biopp train --config FILE [--set key=value]... [--out DIR]\n"
             "  sweep   train a grid:       biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run]\n"
             "  eval    error of a run:     biopp eval --run DIR [--split test|valid|train] [--set key=value]...\n"
+            "  export  weights to Python:  biopp export --run DIR --out FILE.safetensors\n"
             "\n"
             "`biopp <command> --help` describes each command. Config keys: docs/CONFIG.md.\n");
 }
@@ -39,6 +40,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);
     fprintf(stderr, "biopp: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
