@@ -124,3 +124,6 @@ help:
 	@sed -n '1,12p' Makefile
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(GPU_TEST_OBJ:.o=.d)
+
+# Tools for trained networks (biopp generate writes PNGs with libpng).
+LDLIBS += -lpng

@@ -3,7 +3,7 @@
 # needs on the GPU machine lent by the device tool, which has CUDA and
 # PyTorch but none of our Debian packages and no network:
 #   .deps/debs/   the .debs of our build and test libraries (OpenBLAS,
-#                 inih, cJSON, Criterion and its runtime deps, zlib headers)
+#                 inih, cJSON, Criterion and its runtime deps, zlib headers, libpng)
 #   .deps/data/   MNIST (copied from ../shared/data, 11 MB)
 # .deps/ is git-ignored; name it in the device tool's `carry` (about 25 MB).
 set -eu
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 deps=.deps
 mkdir -p "$deps/debs" "$deps/data"
 pkgs="libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0
-      libinih1 libinih-dev libcjson1 libcjson-dev zlib1g-dev
+      libinih1 libinih-dev libcjson1 libcjson-dev zlib1g-dev libpng-dev libpng16-16
       libcriterion3 libcriterion-dev libnanomsg5 libffi8 libgit2-1.5 libhttp-parser2.9
       libssh2-1 libmbedtls14 libmbedx509-1 libmbedcrypto7 libpcre2-8-0
       libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2"

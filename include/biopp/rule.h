@@ -23,4 +23,9 @@ extern const bp_rule bp_rule_bp, bp_rule_fa, bp_rule_dfa, bp_rule_bfa, bp_rule_b
 
 const bp_rule *bp_rule_get(bp_rule_id id);
 
+/* BFA's mirror network (METHODS.md) on `rows` targets in net->T:
+ * r_L .. r_1 into net->mirror[L..1] and g_0 into net->mirror[0]
+ * (x-hat = sigma_x(g_0)). Used by the backward phase and `biopp generate`. */
+bp_status bp_bfa_mirror_forward(bp_net *net, bp_backend *be, int rows);
+
 #endif

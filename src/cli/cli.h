@@ -9,6 +9,10 @@
 
 int cmd_train(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Progress display on stderr: a bar with ETA when stderr is a terminal,
  * otherwise nothing per step (one line per epoch comes from print_epoch). */

@@ -16,6 +16,10 @@ static void usage(FILE *f)
             "commands:\n"
             "  train   train one run:      biopp train --config FILE [--set key=value]... [--out DIR]\n"
             "  sweep   train a grid:       biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run]\n"
+            "  eval    error of a run:     biopp eval --run DIR [--split test|valid|train] [--set key=value]...\n"
+            "  export  weights to Python:  biopp export --run DIR --out FILE.safetensors\n"
+            "  generate BFA's images:     biopp generate --run DIR --out FILE.png [--scale N]\n"
+            "  plot    charts (gnuplot):   biopp plot RUN_OR_SWEEP_DIR --out FOLDER\n"
             "\n"
             "`biopp <command> --help` describes each command. Config keys: docs/CONFIG.md.\n");
 }
@@ -37,6 +41,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
     fprintf(stderr, "biopp: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -31,7 +31,7 @@ static void bfa_declare(bp_net *net)
 }
 
 /* r_L .. r_1 and g_0 of the mirror network, from the one-hot label T. */
-static bp_status mirror_forward(bp_net *net, bp_backend *be, int rows)
+bp_status bp_bfa_mirror_forward(bp_net *net, bp_backend *be, int rows)
 {
     const bp_arena *fb = &net->fb;
     int R = net->R, L = net->L;
@@ -81,7 +81,7 @@ static bp_status bfa_backward_phase(bp_net *net, bp_backend *be, int rows, float
     int R = net->R;
     BP_TRY(be->ops->make_target(be, R, rows, net->C, BP_TARGET_MIX, 0.0f, net->labels, NULL,
                                 net->T));
-    BP_TRY(mirror_forward(net, be, rows));
+    BP_TRY(bp_bfa_mirror_forward(net, be, rows));
     BP_TRY(be->ops->recon_error(be, R, rows, net->n[0], net->cfg.recon, net->mirror[0], net->H[0],
                                 net->eps[0], metrics + 2 * R));
     BP_TRY(mirror_errors(net, be, rows));
