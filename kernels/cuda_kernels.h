@@ -85,6 +85,16 @@ cudaError_t bp_cuda_adam_step(cudaStream_t stream, size_t n, float *param, const
 cudaError_t bp_cuda_sgd_step(cudaStream_t stream, size_t n, float *param, const float *grad,
                              float *vel, float lr, float momentum);
 
+/* tmap.cu: the backend op tmap. */
+cudaError_t bp_cuda_tmap(cudaStream_t stream, int R, int rows, int cols, bp_tmap kind,
+                         float alpha, const float *X, const float *M, float *Y);
+
+/* rng_draw.cu: the backend op fill_random, from cuRAND's Philox-4x32-10
+ * (the contract is in that file's header comment). */
+cudaError_t bp_cuda_fill_random(cudaStream_t stream, int R, size_t n, bp_dist dist, float a,
+                                float b, const uint64_t *seeds, uint64_t rng_stream,
+                                const uint64_t *step, float *dst);
+
 #ifdef __cplusplus
 }
 #endif

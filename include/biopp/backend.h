@@ -35,6 +35,18 @@ typedef struct {
     float step_size, sqrt_bias_corr2;
 } bp_adam_hyper;
 
+/* Transposing maps (op tmap): Y (cols x rows) from X (rows x cols). */
+typedef enum {
+    BP_TMAP_COPY, /* Y = alpha X^T                                    (KP: dB_l = dW_l^T) */
+    BP_TMAP_SIGN  /* Y = alpha |M| (.) sign(X^T), |M| = 1 when M is NULL (sign-symmetry B_l) */
+} bp_tmap;
+
+/* Distributions of fill_random. */
+typedef enum {
+    BP_DIST_UNIFORM, /* a + (b - a) u, u uniform in [0, 1) on a 2^-24 grid */
+    BP_DIST_NORMAL   /* a + b z, z standard normal (Box-Muller) */
+} bp_dist;
+
 typedef struct bp_backend_ops {
     const char *name;
     void (*destroy)(bp_backend *be);
@@ -98,6 +110,21 @@ typedef struct bp_backend_ops {
     bp_status (*gather)(bp_backend *be, int R, int B, int dim, const uint8_t *pixels,
                         const uint8_t *labels_all, const int32_t *idx, size_t idx_stride,
                         float *x, int32_t *labels);
+
+    /* Y = tmap(X) per run (bp_tmap above); M is cols x rows like Y, or NULL;
+     * sign(0) = 0. Y must not overlap X. */
+    bp_status (*tmap)(bp_backend *be, int R, int rows, int cols, bp_tmap kind, float alpha,
+                      const float *X, const float *M, float *Y);
+    /* Per-step random numbers, a pure function of (seeds[r], stream, *step,
+     * i), the same on every backend (kernels/rng_draw.h has the layout and
+     * the transforms): dst[r*n + i] for r < R, i < n from Philox-4x32-10
+     * with key seeds[r], 64-bit stream, block counter (*step << 32) + i/4,
+     * word i % 4. seeds (R entries) and step are backend memory, so a
+     * recorded step reads the step number of the step being replayed.
+     * n < 2^34. */
+    bp_status (*fill_random)(bp_backend *be, int R, size_t n, bp_dist dist, float a, float b,
+                             const uint64_t *seeds, uint64_t stream, const uint64_t *step,
+                             float *dst);
 
     /* Optimizer steps over n contiguous elements (a whole parameter arena).
      * Adam's hp lives in backend memory (a device pointer on CUDA): its

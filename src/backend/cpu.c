@@ -17,6 +17,7 @@
 
 #include "biopp/backend.h"
 #include "cpu_pool.h"
+#include "cpu_rules.h"
 #include "kernels/activation.h"
 #include "kernels/angle.h"
 #include "kernels/loss.h"
@@ -357,6 +358,8 @@ static const bp_backend_ops cpu_ops = {
     .gather = cpu_gather,
     .adam_step = cpu_adam_step,
     .sgd_step = cpu_sgd_step,
+    .tmap = bp_cpu_tmap,
+    .fill_random = bp_cpu_fill_random,
 };
 
 bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err)

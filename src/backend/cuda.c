@@ -339,6 +339,25 @@ static bp_status cuda_sgd_step(bp_backend *be, size_t n, float *param, const flo
                       BP_ERR_DEVICE, "kernel sgd_step(n=%zu)", n);
 }
 
+static bp_status cuda_tmap(bp_backend *be, int R, int rows, int cols, bp_tmap kind, float alpha,
+                           const float *X, const float *M, float *Y)
+{
+    return check_cuda(be, bp_cuda_tmap(impl_of(be)->stream, R, rows, cols, kind, alpha, X, M, Y),
+                      BP_ERR_DEVICE, "kernel tmap(R=%d, rows=%d, cols=%d, kind=%d)", R, rows,
+                      cols, (int)kind);
+}
+
+static bp_status cuda_fill_random(bp_backend *be, int R, size_t n, bp_dist dist, float a,
+                                  float b, const uint64_t *seeds, uint64_t stream,
+                                  const uint64_t *step, float *dst)
+{
+    return check_cuda(be,
+                      bp_cuda_fill_random(impl_of(be)->stream, R, n, dist, a, b, seeds, stream,
+                                          step, dst),
+                      BP_ERR_DEVICE, "kernel fill_random(R=%d, n=%zu, dist=%d)", R, n,
+                      (int)dist);
+}
+
 static bp_status cuda_memory(bp_backend *be, size_t *used, size_t *total)
 {
     size_t free_b = 0, total_b = 0;
@@ -454,6 +473,8 @@ static const bp_backend_ops cuda_ops = {
     .gather = cuda_gather,
     .adam_step = cuda_adam_step,
     .sgd_step = cuda_sgd_step,
+    .tmap = cuda_tmap,
+    .fill_random = cuda_fill_random,
     .memory = cuda_memory,
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,
