@@ -55,13 +55,13 @@ static bp_status bp_delta(bp_net *net, bp_backend *be, int l, int rows)
 }
 
 /* The feedback matrix l (B_l or V_l, n_{l-1} x n_l) against W_l^T, for the
- * rules whose feedback has W^T's shape and trained or fixed values of its own. */
+ * rules whose feedback has W^T's shape (FA, USF, BRSF, FRSF, KP, WM, BFA). */
 static bp_status fb_angle(bp_net *net, bp_backend *be, int l, float *out)
 {
     const bp_arena *a = NULL;
     int t = -1;
-    if (net->rule->id == BP_RULE_FA && l >= 2) {
-        a = &net->fixed;
+    if (bp_rule_has_b(net->rule->id) && l >= 2) {
+        a = net->fbm_arena;
         t = net->Bfix[l];
     } else if (net->rule->id == BP_RULE_BFA) {
         a = &net->fb;

@@ -54,7 +54,9 @@ static const enum_val init_vals[] = {
     {"uniform", BP_INIT_UNIFORM}, {"paper_code", BP_INIT_PAPER_CODE}, {NULL, 0}};
 static const enum_val rule_vals[] = {
     {"bp", BP_RULE_BP},   {"fa", BP_RULE_FA},     {"dfa", BP_RULE_DFA},
-    {"bfa", BP_RULE_BFA}, {"bdfa", BP_RULE_BDFA}, {NULL, 0}};
+    {"bfa", BP_RULE_BFA}, {"bdfa", BP_RULE_BDFA}, {"usf", BP_RULE_USF},
+    {"brsf", BP_RULE_BRSF}, {"frsf", BP_RULE_FRSF}, {"kp", BP_RULE_KP},
+    {"wm", BP_RULE_WM},   {NULL, 0}};
 static const enum_val bdfa_loss_vals[] = {
     {"one_minus_sigmoid", BP_BDFA_ONE_MINUS_SIGMOID},
     {"neg_log_sigmoid", BP_BDFA_NEG_LOG_SIGMOID},
@@ -158,6 +160,10 @@ static const key_def keys[] = {
     K_ENUM_("rule", bdfa_loss, bdfa_loss_vals),
     K_ENUM_("rule", bdfa_target, bdfa_target_vals),
     K_ENUM_("rule", recon, recon_vals),
+    K_DBL_("rule", kp_decay, 0.0, false, 1.0, true, "a number in [0, 1) such as 1e-3"),
+    K_DBL_("rule", wm_lr, 0.0, false, HUGE_VAL, false, "a number >= 0 such as 1"),
+    K_DBL_("rule", wm_decay, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.01"),
+    K_DBL_("rule", wm_noise, 0.0, true, HUGE_VAL, false, "a positive number such as 0.1"),
     /* [optimizer] */
     K_ENUM_("optimizer", optimizer, optimizer_vals),
     K_DBL_("optimizer", lr, 0.0, true, HUGE_VAL, false, "a positive number such as 1e-4"),
@@ -474,6 +480,10 @@ void bp_config_defaults(bp_config *cfg)
     cfg->bdfa_loss = BP_BDFA_ONE_MINUS_SIGMOID;
     cfg->bdfa_target = BP_TARGET_MIX;
     cfg->recon = BP_RECON_IDENTITY;
+    cfg->kp_decay = BP_KP_DECAY_DEFAULT;
+    cfg->wm_lr = BP_WM_LR_DEFAULT;
+    cfg->wm_decay = BP_WM_DECAY_DEFAULT;
+    cfg->wm_noise = BP_WM_NOISE_DEFAULT;
     cfg->optimizer = BP_OPT_ADAM;
     cfg->lr = 1e-4;
     cfg->feedback_lr = -1.0;
@@ -822,6 +832,37 @@ static const char *unwritable(const char *v)
     return NULL;
 }
 
+/* Keys that only one rule reads: set to anything but their default under
+ * another rule, they would be silently ignored, so they are refused. */
+static bp_status rule_keys_check(const bp_config *cfg, bp_error *err)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        double dflt;
+        bp_rule_id rule;
+    } scoped[] = {
+        {"alpha", offsetof(bp_config, alpha), 0.0, BP_RULE_BDFA},
+        {"kp_decay", offsetof(bp_config, kp_decay), BP_KP_DECAY_DEFAULT, BP_RULE_KP},
+        {"wm_lr", offsetof(bp_config, wm_lr), BP_WM_LR_DEFAULT, BP_RULE_WM},
+        {"wm_decay", offsetof(bp_config, wm_decay), BP_WM_DECAY_DEFAULT, BP_RULE_WM},
+        {"wm_noise", offsetof(bp_config, wm_noise), BP_WM_NOISE_DEFAULT, BP_RULE_WM},
+    };
+    for (size_t i = 0; i < sizeof scoped / sizeof scoped[0]; i++) {
+        double v = *(const double *)((const char *)cfg + scoped[i].off);
+        if (v == scoped[i].dflt || cfg->rule == scoped[i].rule)
+            continue;
+        const char *r = bp_rule_name(scoped[i].rule);
+        char dflt[32];
+        snprintf(dflt, sizeof dflt, "%.17g", scoped[i].dflt);
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "config: %s = %g is only used by rule = %s (rule is %s); set %s = %s "
+                       "or rule = %s",
+                       scoped[i].name, v, r, bp_rule_name(cfg->rule), scoped[i].name, dflt, r);
+    }
+    return BP_OK;
+}
+
 bp_status bp_config_validate(const bp_config *cfg, bp_error *err)
 {
     if (!cfg)
@@ -854,11 +895,9 @@ bp_status bp_config_validate(const bp_config *cfg, bp_error *err)
                        "config: batch = %d is larger than train_size = %d; lower batch or raise "
                        "train_size",
                        cfg->batch, cfg->train_size);
-    if (cfg->alpha != 0.0 && cfg->rule != BP_RULE_BDFA)
-        return bp_fail(err, BP_ERR_CONFIG,
-                       "config: alpha = %g is only used by rule = bdfa (rule is %s); set "
-                       "alpha = 0 or rule = bdfa",
-                       cfg->alpha, bp_rule_name(cfg->rule));
+    bp_status scoped_st = rule_keys_check(cfg, err);
+    if (scoped_st != BP_OK)
+        return scoped_st;
     if (cfg->align_log && !cfg->align_every)
         return bp_fail(err, BP_ERR_CONFIG,
                        "config: align_log = 1 logs the alignment measurements, but align_every "

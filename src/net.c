@@ -102,6 +102,10 @@ static bp_status alloc_activations(bp_net *net, bp_backend *be, bp_error *err)
         return rc;
     net->labels = be->ops->alloc(be, rows * sizeof(int32_t));
     if (!net->labels) return bp_fail(err, BP_ERR_NOMEM, "allocating labels: %s", be->err.msg);
+    net->seeds_dev = be->ops->alloc(be, (size_t)net->R * sizeof(uint64_t));
+    if (!net->seeds_dev ||
+        be->ops->upload(be, net->seeds_dev, net->seeds, (size_t)net->R * sizeof(uint64_t)))
+        return bp_fail(err, BP_ERR_NOMEM, "allocating the runs' seeds: %s", be->err.msg);
     if ((rc = bp_net_reserve_steps(net, be, 1, err))) return rc;
     if (net->cfg.rule == BP_RULE_BFA)
         for (int l = 0; l <= net->L; l++)
@@ -109,6 +113,15 @@ static bp_status alloc_activations(bp_net *net, bp_backend *be, bp_error *err)
                                    err)) ||
                 (rc = alloc_floats(be, &net->eps[l], rows * net->n[l], "mirror errors", err)))
                 return rc;
+    if (net->cfg.rule == BP_RULE_WM) {
+        int wmax = 0;
+        for (int l = 1; l <= net->L + 1; l++) wmax = net->n[l] > wmax ? net->n[l] : wmax;
+        if ((rc = alloc_floats(be, &net->noise, (size_t)net->R * net->B * wmax, "WM noise",
+                               err)) ||
+            (rc = alloc_floats(be, &net->noise_out, (size_t)net->R * net->B * wmax,
+                               "WM noise responses", err)))
+            return rc;
+    }
     if (net->cfg.rule == BP_RULE_BDFA) {
         int wmax = 0;
         for (int l = 1; l <= net->L; l++) wmax = net->n[l] > wmax ? net->n[l] : wmax;
@@ -175,13 +188,16 @@ void bp_net_destroy(bp_net *net, bp_backend *be)
         release_if(be, net->eps[l]);
         release_if(be, net->delta_bp[l]);
     }
-    float *bufs[] = {net->logits, net->yhat, net->E, net->T, net->P, net->HS, net->metrics,
-                     net->grad_bp, net->align, (float *)net->hyper};
+    float *bufs[] = {net->logits,  net->yhat,  net->E,          net->T,
+                     net->P,       net->HS,    net->metrics,    net->grad_bp,
+                     net->align,   net->noise, net->noise_out,  (float *)net->hyper,
+                     (float *)net->seeds_dev,  (float *)net->step_ts};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) release_if(be, bufs[i]);
     release_if(be, net->labels);
     free(net->host_metrics);
     free(net->host_align);
     free(net->host_hyper);
+    free(net->host_step_ts);
     free(net);
 }
 
@@ -190,15 +206,23 @@ bp_status bp_net_reserve_steps(bp_net *net, bp_backend *be, int steps, bp_error 
     if (steps <= net->hyper_cap) return BP_OK;
     bp_adam_hyper *dev = be->ops->alloc(be, (size_t)steps * 2 * sizeof *dev);
     bp_adam_hyper *host = calloc((size_t)steps * 2, sizeof *host);
-    if (!dev || !host) {
+    uint64_t *ts = be->ops->alloc(be, (size_t)steps * sizeof *ts);
+    uint64_t *host_ts = calloc((size_t)steps, sizeof *host_ts);
+    if (!dev || !host || !ts || !host_ts) {
         if (dev) be->ops->release(be, dev);
+        if (ts) be->ops->release(be, ts);
         free(host);
+        free(host_ts);
         return bp_fail(err, BP_ERR_NOMEM, "allocating optimizer factors for %d steps", steps);
     }
     if (net->hyper) be->ops->release(be, net->hyper);
+    if (net->step_ts) be->ops->release(be, net->step_ts);
     free(net->host_hyper);
+    free(net->host_step_ts);
     net->hyper = dev;
     net->host_hyper = host;
+    net->step_ts = ts;
+    net->host_step_ts = host_ts;
     net->hyper_cap = steps;
     net->hyper_count = 0;
     return BP_OK;

@@ -6,6 +6,7 @@
  * correct when replayed. */
 #include <math.h>
 
+#include "biopp/ops.h"
 #include "biopp/step.h"
 
 static bp_adam_hyper adam_hyper(const bp_config *c, double lr, long long t)
@@ -23,17 +24,20 @@ static bp_adam_hyper adam_hyper(const bp_config *c, double lr, long long t)
 bp_status bp_optim_prepare(bp_net *net, bp_backend *be, int steps)
 {
     const bp_config *c = &net->cfg;
-    if (c->optimizer != BP_OPT_ADAM) return BP_OK;
     if (steps > net->hyper_cap)
         return bp_fail(&be->err, BP_ERR_ARG, "optimizer: %d steps prepared, room for %d", steps,
                        net->hyper_cap);
+    for (int k = 0; k < steps; k++) net->host_step_ts[k] = (uint64_t)(net->step + 1 + k);
+    net->hyper_base = net->step;
+    net->hyper_count = steps;
+    /* The step numbers the per-step draws read (fill_random). */
+    BP_TRY(be->ops->upload(be, net->step_ts, net->host_step_ts, (size_t)steps * sizeof(uint64_t)));
+    if (c->optimizer != BP_OPT_ADAM) return BP_OK;
     for (int k = 0; k < steps; k++) {
         long long t = net->step + 1 + k;
         net->host_hyper[2 * k] = adam_hyper(c, c->lr, t);
         net->host_hyper[2 * k + 1] = adam_hyper(c, bp_config_feedback_lr(c), t);
     }
-    net->hyper_base = net->step;
-    net->hyper_count = steps;
     return be->ops->upload(be, net->hyper, net->host_hyper,
                            (size_t)steps * 2 * sizeof(bp_adam_hyper));
 }

@@ -243,7 +243,7 @@ static bp_status set_seeds(bp_sweep *s, const char *key, const char *value, cons
 
 static int rule_by_name(const char *name, size_t len)
 {
-    for (int r = BP_RULE_BP; r <= BP_RULE_BDFA; r++) {
+    for (int r = BP_RULE_BP; r <= BP_RULE_LAST; r++) {
         const char *n = bp_rule_name((bp_rule_id)r);
         if (strlen(n) == len && !strncmp(n, name, len)) return r;
     }
@@ -484,10 +484,17 @@ static bp_status validate_cell(const bp_sweep *s, const bp_sweep_cell *c, bp_err
 {
     bp_status st = bp_config_validate(&c->cfg, err);
     if (!st) return BP_OK;
-    if (err && c->cfg.rule != BP_RULE_BDFA && strstr(err->msg, "alpha ="))
-        snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
-                 " (in a sweep, `bdfa.alpha = %g` sets alpha for the bdfa cells only)",
-                 c->cfg.alpha);
+    /* A rule-only key listed for every cell: point at the RULE.key scope. */
+    const char *used = err ? strstr(err->msg, " is only used by rule = ") : NULL;
+    if (used && strstr(err->msg, "config: ") == err->msg) {
+        char key[64], rule[16];
+        double v = 0;
+        if (sscanf(err->msg, "config: %63s = %lg", key, &v) == 2 &&
+            sscanf(used, " is only used by rule = %15[a-z]", rule) == 1)
+            snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+                     " (in a sweep, `%s.%s = %g` sets %s for the %s cells only)", rule, key, v,
+                     key, rule);
+    }
     if (err) bp_fail_context(err, "%s: cell %s", s->source, c->name);
     return st;
 }

@@ -15,16 +15,21 @@ bp_status bp_train_step_measured(bp_net *net, bp_backend *be, float *metrics, fl
 {
     int rows = net->B;
     float scale = bp_grad_scale(net, rows);
+    const bp_rule *rule = net->rule;
+    /* Callers that did not prepare the step's factors and number (bench,
+     * tests) get one step's worth here; the epoch loop prepares a whole
+     * epoch up front. */
+    if (net->step - net->hyper_base >= net->hyper_count) BP_TRY(bp_optim_prepare(net, be, 1));
+    net->step_t = net->step_ts + (net->step - net->hyper_base);
     BP_TRY(bp_forward(net, be, rows));
+    if (rule->prepare) BP_TRY(rule->prepare(net, be));
     BP_TRY(bp_forward_phase(net, be, rows, metrics, scale));
     /* Before the update: BP's deltas must use the W the rule's deltas used. */
     if (align) BP_TRY(bp_align_measure(net, be, rows, align));
-    /* Callers that did not prepare Adam's factors (bench, tests) get one
-     * step's worth here; the epoch loop prepares a whole epoch up front. */
-    if (net->step - net->hyper_base >= net->hyper_count) BP_TRY(bp_optim_prepare(net, be, 1));
+    if (rule->before_update) BP_TRY(rule->before_update(net, be));
     net->step++;
     BP_TRY(bp_optim_step(net, be, &net->fwd, 0));
-    if (!net->rule->backward_phase) return BP_OK;
-    BP_TRY(net->rule->backward_phase(net, be, rows, metrics, scale));
+    if (!rule->backward_phase) return BP_OK;
+    BP_TRY(rule->backward_phase(net, be, rows, metrics, scale));
     return bp_optim_step(net, be, &net->fb, 1);
 }

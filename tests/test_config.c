@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,6 +80,10 @@ static void assert_cfg_eq(const bp_config *a, const bp_config *b)
     cr_assert_eq(a->bdfa_loss, b->bdfa_loss);
     cr_assert_eq(a->bdfa_target, b->bdfa_target);
     cr_assert_eq(a->recon, b->recon);
+    cr_assert(a->kp_decay == b->kp_decay, "kp_decay %.17g vs %.17g", a->kp_decay, b->kp_decay);
+    cr_assert(a->wm_lr == b->wm_lr, "wm_lr %.17g vs %.17g", a->wm_lr, b->wm_lr);
+    cr_assert(a->wm_decay == b->wm_decay, "wm_decay %.17g vs %.17g", a->wm_decay, b->wm_decay);
+    cr_assert(a->wm_noise == b->wm_noise, "wm_noise %.17g vs %.17g", a->wm_noise, b->wm_noise);
     cr_assert_eq(a->optimizer, b->optimizer);
     cr_assert(a->lr == b->lr, "lr %.17g vs %.17g", a->lr, b->lr);
     cr_assert(a->feedback_lr == b->feedback_lr, "feedback_lr %.17g vs %.17g", a->feedback_lr,
@@ -251,6 +256,8 @@ static const char *const every_key[][2] = {
     {"init", "paper_code"},       {"rule", "bdfa"},
     {"alpha", "0.30000000000000004"}, {"bdfa_loss", "neg_log_sigmoid"},
     {"bdfa_target", "paper_code"}, {"recon", "sigmoid_bce"},
+    {"kp_decay", "0.0025"},       {"wm_lr", "0.5"},
+    {"wm_decay", "0.125"},        {"wm_noise", "0.2"},
     {"optimizer", "sgd"},         {"lr", "0.1"},
     {"feedback_lr", "3.3333333333333335e-05"}, {"momentum", "0.95"},
     {"beta1", "0.85"},            {"beta2", "0.9999"},
@@ -286,7 +293,14 @@ Test(config, every_key_round_trips)
         cr_assert_eq(bp_config_get(&def, key, b, sizeof b, &err), BP_OK, "%s", err.msg);
         cr_assert_str_neq(a, b, "%s: test value equals the default", key);
     }
-    cr_assert_eq(bp_config_validate(&in, &err), BP_OK, "%s", err.msg);
+    /* rule = bdfa refuses the keys only kp and wm read; with them back at
+     * their defaults the rest validates. The file round trip keeps them all. */
+    bp_config valid = in;
+    valid.kp_decay = def.kp_decay;
+    valid.wm_lr = def.wm_lr;
+    valid.wm_decay = def.wm_decay;
+    valid.wm_noise = def.wm_noise;
+    cr_assert_eq(bp_config_validate(&valid, &err), BP_OK, "%s", err.msg);
     round_trip(&in, &out);
     assert_cfg_eq(&in, &out);
     cr_assert_eq(memcmp(&in, &out, sizeof in), 0);
@@ -678,6 +692,33 @@ Test(config, validate_cross_key)
     c.rule = BP_RULE_BDFA;
     cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
 
+    /* The keys of kp and wm: refused under any other rule, away from the
+     * default; the message names the key, its rule and the default. */
+    static const struct {
+        size_t off;
+        const char *name;
+        bp_rule_id rule;
+        const char *dflt;
+    } scoped[] = {
+        {offsetof(bp_config, kp_decay), "kp_decay", BP_RULE_KP, "0.001"},
+        {offsetof(bp_config, wm_lr), "wm_lr", BP_RULE_WM, "1 "},
+        {offsetof(bp_config, wm_decay), "wm_decay", BP_RULE_WM, "0.01"},
+        {offsetof(bp_config, wm_noise), "wm_noise", BP_RULE_WM, "0.1"},
+    };
+    for (size_t i = 0; i < sizeof scoped / sizeof scoped[0]; i++) {
+        bp_config_defaults(&c);
+        cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
+        *(double *)((char *)&c + scoped[i].off) = 0.0625;
+        c.rule = BP_RULE_FA;
+        cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG, "%s", scoped[i].name);
+        assert_has(err.msg, scoped[i].name);
+        assert_has(err.msg, "= 0.0625 is only used by rule");
+        assert_has(err.msg, bp_rule_name(scoped[i].rule));
+        assert_has(err.msg, scoped[i].dflt);
+        c.rule = scoped[i].rule;
+        cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
+    }
+
     bp_config_defaults(&c);
     c.train_size = 100;
     c.batch = 101;
@@ -749,7 +790,7 @@ Test(config, validate_single_keys)
 Test(config, key_table)
 {
     int n = bp_config_key_count();
-    cr_assert_eq(n, 30);
+    cr_assert_eq(n, 34);
     cr_assert_null(bp_config_key_name(-1));
     cr_assert_null(bp_config_key_name(n));
     for (int i = 0; i < n; i++) {
@@ -802,6 +843,11 @@ Test(config, get)
 Test(config, names)
 {
     cr_assert_str_eq(bp_rule_name(BP_RULE_BDFA), "bdfa");
+    cr_assert_str_eq(bp_rule_name(BP_RULE_USF), "usf");
+    cr_assert_str_eq(bp_rule_name(BP_RULE_BRSF), "brsf");
+    cr_assert_str_eq(bp_rule_name(BP_RULE_FRSF), "frsf");
+    cr_assert_str_eq(bp_rule_name(BP_RULE_KP), "kp");
+    cr_assert_str_eq(bp_rule_name(BP_RULE_WM), "wm");
     cr_assert_str_eq(bp_rule_name(BP_RULE_FA), "fa");
     cr_assert_str_eq(bp_act_name(BP_ACT_IDENTITY), "identity");
     cr_assert_str_eq(bp_act_name(BP_ACT_RELU), "relu");

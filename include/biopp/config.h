@@ -14,7 +14,11 @@
 
 typedef enum { BP_ACT_IDENTITY, BP_ACT_TANH, BP_ACT_RELU, BP_ACT_SIGMOID } bp_act;
 typedef enum { BP_OUT_SIGMOID_BCE, BP_OUT_SOFTMAX_CE } bp_output;
-typedef enum { BP_RULE_BP, BP_RULE_FA, BP_RULE_DFA, BP_RULE_BFA, BP_RULE_BDFA } bp_rule_id;
+typedef enum {
+    BP_RULE_BP, BP_RULE_FA, BP_RULE_DFA, BP_RULE_BFA, BP_RULE_BDFA,
+    BP_RULE_USF, BP_RULE_BRSF, BP_RULE_FRSF, BP_RULE_KP, BP_RULE_WM,
+    BP_RULE_LAST = BP_RULE_WM /* rules are 0..BP_RULE_LAST */
+} bp_rule_id;
 typedef enum { BP_OPT_SGD, BP_OPT_ADAM } bp_optimizer;
 typedef enum { BP_REDUCE_MEAN, BP_REDUCE_SUM } bp_reduce;
 typedef enum { BP_INIT_UNIFORM, BP_INIT_PAPER_CODE } bp_init;
@@ -23,6 +27,12 @@ typedef enum { BP_TARGET_MIX, BP_TARGET_PAPER_CODE } bp_bdfa_target;
 typedef enum { BP_RECON_IDENTITY, BP_RECON_SIGMOID_BCE } bp_recon;
 typedef enum { BP_DEVICE_CPU, BP_DEVICE_CUDA } bp_device;
 typedef enum { BP_PREC_FP32, BP_PREC_TF32 } bp_precision;
+
+/* Defaults of the rule-specific keys (docs/RULES.md says where they come from). */
+#define BP_KP_DECAY_DEFAULT 1e-3
+#define BP_WM_LR_DEFAULT 1.0
+#define BP_WM_DECAY_DEFAULT 0.01
+#define BP_WM_NOISE_DEFAULT 0.1
 
 typedef struct {
     /* [data] */
@@ -41,6 +51,10 @@ typedef struct {
     bp_bdfa_loss bdfa_loss;
     bp_bdfa_target bdfa_target;
     bp_recon recon;        /* BFA reconstruction output sigma_x */
+    double kp_decay;       /* KP: weight decay per step on W_l and B_l (docs/RULES.md) */
+    double wm_lr;          /* WM: mirror learning rate eta_B */
+    double wm_decay;       /* WM: mirror weight decay lambda_B per step */
+    double wm_noise;       /* WM: std of the mirror phase's Gaussian noise */
     /* [optimizer] */
     bp_optimizer optimizer;
     double lr;

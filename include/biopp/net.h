@@ -53,6 +53,9 @@ typedef struct bp_net {
     int V[BP_MAX_LAYERS], c[BP_MAX_LAYERS];            /* BFA: V_1..V_{L+1}, c_0..c_L in fb */
     int U[BP_MAX_LAYERS];                              /* BDFA: U_1..U_L in fb */
     int Bfix[BP_MAX_LAYERS], D[BP_MAX_LAYERS];         /* FA: B_2..B_{L+1}; DFA: D_1..D_L */
+    /* Rules with a B_l of W_l^T's shape (FA, USF, BRSF, FRSF, KP, WM): B_2..B_{L+1}
+     * are tensors Bfix[l] of fbm_arena; BRSF/FRSF magnitudes R_l: Mag[l] in fixed. */
+    int Mag[BP_MAX_LAYERS];
     /* The matrix that carries the error into hidden layer l (forward phase):
      * tensor fbm[l] of fbm_arena; transposed (n_l x width) unless fbm_trans = 0
      * (BP: W_{l+1} itself). */
@@ -69,6 +72,7 @@ typedef struct bp_net {
     float *mirror[BP_MAX_LAYERS];/* BFA: r_l (l >= 1) and g_0 (l = 0) */
     float *eps[BP_MAX_LAYERS];  /* BFA: eps_0..eps_L */
     float *P, *HS;              /* BDFA: p_l and dloss/ds * h_l */
+    float *noise, *noise_out;   /* WM: the mirror phase's xi and W_l xi */
 
     /* Alignment diagnostics (align_every > 0; src/align.c): BP's delta_l on
      * the same batch, BP's dW_l, and the per-epoch measurements,
@@ -91,6 +95,12 @@ typedef struct bp_net {
     bp_adam_hyper *hyper, *host_hyper;
     int hyper_cap, hyper_count;
     long long hyper_base;
+    /* Per-step random draws (fill_random): the runs' seeds and, for the same
+     * prepared steps as hyper, each step's number t (entry k: hyper_base+1+k),
+     * in backend memory; step_t points at the entry of the step in progress. */
+    uint64_t *seeds_dev;
+    uint64_t *step_ts, *host_step_ts;
+    const uint64_t *step_t;
 } bp_net;
 
 /* Builds the net of a group: declares tensors for cfg's rule, allocates all
