@@ -983,3 +983,18 @@ static void graphs_equal_direct(bp_rule_id rule)
 
 Test(cuda_train, graphs_equal_direct_bfa) { graphs_equal_direct(BP_RULE_BFA); }
 Test(cuda_train, graphs_equal_direct_bdfa) { graphs_equal_direct(BP_RULE_BDFA); }
+
+/* The rules of docs/RULES.md. The sign rules' B_l = s (.) sign(W_l^T) is
+ * discontinuous at W = 0, but a weight within float32 rounding of zero is
+ * rare enough in 150 steps that the fp32 tolerances above hold. brsf and wm
+ * draw every step (fill_random, cuRAND on CUDA): equal parameters mean the
+ * same draws on both devices, and graphs_equal_direct that a replayed epoch
+ * draws afresh with the replayed step's number. */
+Test(cuda_train, usf) { train_compare(BP_RULE_USF, BP_PREC_FP32, 1e-3, 1e-3, 0); }
+Test(cuda_train, brsf) { train_compare(BP_RULE_BRSF, BP_PREC_FP32, 1e-3, 1e-3, 0); }
+Test(cuda_train, frsf) { train_compare(BP_RULE_FRSF, BP_PREC_FP32, 1e-3, 1e-3, 0); }
+Test(cuda_train, kp) { train_compare(BP_RULE_KP, BP_PREC_FP32, 1e-3, 1e-3, 0); }
+Test(cuda_train, wm) { train_compare(BP_RULE_WM, BP_PREC_FP32, 1e-3, 1e-3, 0); }
+Test(cuda_train, graphs_equal_direct_brsf) { graphs_equal_direct(BP_RULE_BRSF); }
+Test(cuda_train, graphs_equal_direct_wm) { graphs_equal_direct(BP_RULE_WM); }
+Test(cuda_train, graphs_equal_direct_kp) { graphs_equal_direct(BP_RULE_KP); }
