@@ -149,9 +149,9 @@ $(EMU)/test_gpu_emu: $(EMU_OBJ)
 	$(CXX) $(EMU_SAN) -o $@ $^ -lopenblas -linih -lcjson -lz -lmvec -lm -lpthread -lcriterion
 
 .PHONY: test-gpu-emu
-test-gpu-emu: $(EMU)/test_gpu_emu $(BUILD)/biopp
+test-gpu-emu: $(EMU)/test_gpu_emu
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  BIOPP_BIN=$(BUILD)/biopp $(EMU)/test_gpu_emu --jobs 2 $(EMU_ARGS)
+	  $(EMU)/test_gpu_emu --jobs 2 $(EMU_ARGS)
 
 -include $(EMU_OBJ:.o=.d)
 
