@@ -128,13 +128,14 @@ static void resume(fiber *f)
     swapcontext(&sched_ctx, &f->ctx);
 #endif
 #if EMU_ASAN
-    __sanitizer_finish_switch_fiber(fake, &main_bottom, &main_size);
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr); /* back on the main stack */
 #endif
 }
 
 static void fiber_main()
 {
 #if EMU_ASAN
+    /* first entry: the stack we came from is the scheduler's (main) stack */
     __sanitizer_finish_switch_fiber(nullptr, &main_bottom, &main_size);
 #endif
     for (;;) {
