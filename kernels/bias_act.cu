@@ -25,8 +25,8 @@ extern "C" cudaError_t bp_cuda_bias_act(cudaStream_t stream, int R, int rows, in
 {
     size_t per_run = (size_t)rows * cols, total = (size_t)R * per_run;
     if (R <= 0 || rows <= 0 || cols <= 0) return cudaSuccess;
-    BP_LAUNCH(bias_act_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(total, per_run, cols, act,
-                                                                       a, bias, h);
+    BP_LAUNCH(bias_act_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(
+        total, per_run, cols, act, a, bias, h);
     return cudaGetLastError();
 }
 

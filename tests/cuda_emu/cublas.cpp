@@ -52,8 +52,8 @@ static void check_operand(const char *fn, const char *name, const void *p, int r
     size_t one = ((size_t)(cols - 1) * (size_t)ld + (size_t)rows) * elem;
     size_t all = (size_t)(batch - 1) * (size_t)stride * elem + one;
     char what[128];
-    snprintf(what, sizeof what, "%s operand %s (%d x %d, ld %d, stride %lld, batch %d)", fn,
-             name, rows, cols, ld, stride, batch);
+    snprintf(what, sizeof what, "%s operand %s (%d x %d, ld %d, stride %lld, batch %d)", fn, name,
+             rows, cols, ld, stride, batch);
     check_range(p, all, what);
 }
 
@@ -80,8 +80,8 @@ static void check_all(const char *fn, const gemm_args &g)
     check_operand(fn, "C", g.C, g.m, g.n, g.ldc, g.sc, g.batch, 4);
     if (g.batch > 1 && g.m > 0 && g.n > 0 &&
         (unsigned long long)g.sc < (unsigned long long)(g.n - 1) * g.ldc + g.m)
-        fatal("%s: the batches of C overlap (stride %lld < extent of one %d x %d block, ld %d)",
-              fn, g.sc, g.m, g.n, g.ldc);
+        fatal("%s: the batches of C overlap (stride %lld < extent of one %d x %d block, ld %d)", fn,
+              g.sc, g.m, g.n, g.ldc);
 }
 
 static void run(const gemm_args &g)
@@ -112,7 +112,8 @@ static void run(const gemm_args &g)
 static cublasStatus_t gemm(const char *fn, cublasHandle_t h, gemm_args g)
 {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
-    if ((g.ta != CUBLAS_OP_N && g.ta != CUBLAS_OP_T) || (g.tb != CUBLAS_OP_N && g.tb != CUBLAS_OP_T))
+    if ((g.ta != CUBLAS_OP_N && g.ta != CUBLAS_OP_T) ||
+        (g.tb != CUBLAS_OP_N && g.tb != CUBLAS_OP_T))
         return CUBLAS_STATUS_INVALID_VALUE;
     int ar = g.ta == CUBLAS_OP_N ? g.m : g.k, br = g.tb == CUBLAS_OP_N ? g.k : g.n;
     if (g.m < 0 || g.n < 0 || g.k < 0 || g.batch < 0 || g.lda < (ar > 1 ? ar : 1) ||
@@ -124,11 +125,14 @@ static cublasStatus_t gemm(const char *fn, cublasHandle_t h, gemm_args g)
               "allocate one during the capture)",
               fn);
     check_all(fn, g);
-    enqueue(h->stream, [fn, g] {
-        check_all(fn, g);
-        run(g);
-        grids_run++;
-    }, fn);
+    enqueue(
+        h->stream,
+        [fn, g] {
+            check_all(fn, g);
+            run(g);
+            grids_run++;
+        },
+        fn);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -199,9 +203,10 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
 {
     if (!alpha || !beta) return CUBLAS_STATUS_INVALID_VALUE;
     /* host pointer mode: the scalars are read now */
-    gemm_args g = {ta, tb, m, n, k, *alpha, *beta, A, B, C, lda, ldb, ldc,
-                   strideA, strideB, strideC, batchCount,
-                   h && h->math == CUBLAS_TF32_TENSOR_OP_MATH};
+    gemm_args g = {
+        ta,    tb,      m,       n,       k,          *alpha,
+        *beta, A,       B,       C,       lda,        ldb,
+        ldc,   strideA, strideB, strideC, batchCount, h && h->math == CUBLAS_TF32_TENSOR_OP_MATH};
     return gemm("cublasSgemmStridedBatched", h, g);
 }
 
@@ -210,8 +215,9 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                            const float *B, int ldb, const float *beta, float *C, int ldc)
 {
     if (!alpha || !beta) return CUBLAS_STATUS_INVALID_VALUE;
-    gemm_args g = {ta, tb, m, n, k, *alpha, *beta, A, B, C, lda, ldb, ldc, 0, 0, 0, 1,
-                   h && h->math == CUBLAS_TF32_TENSOR_OP_MATH};
+    gemm_args g = {ta,    tb, m, n, k,   *alpha,
+                   *beta, A,  B, C, lda, ldb,
+                   ldc,   0,  0, 0, 1,   h && h->math == CUBLAS_TF32_TENSOR_OP_MATH};
     return gemm("cublasSgemm", h, g);
 }
 
@@ -232,9 +238,24 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
     if (computeType != CUBLAS_COMPUTE_32F && computeType != CUBLAS_COMPUTE_32F_FAST_TF32 &&
         computeType != CUBLAS_COMPUTE_32F_PEDANTIC)
         return CUBLAS_STATUS_NOT_SUPPORTED;
-    gemm_args g = {ta, tb, m, n, k, *(const float *)alpha, *(const float *)beta,
-                   (const float *)A, (const float *)B, (float *)C, lda, ldb, ldc,
-                   strideA, strideB, strideC, batchCount, t};
+    gemm_args g = {ta,
+                   tb,
+                   m,
+                   n,
+                   k,
+                   *(const float *)alpha,
+                   *(const float *)beta,
+                   (const float *)A,
+                   (const float *)B,
+                   (float *)C,
+                   lda,
+                   ldb,
+                   ldc,
+                   strideA,
+                   strideB,
+                   strideC,
+                   batchCount,
+                   t};
     return gemm("cublasGemmStridedBatchedEx", h, g);
 }
 

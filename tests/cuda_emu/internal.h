@@ -11,7 +11,7 @@
 namespace cuda_emu {
 typedef std::function<void()> work;
 
-cudaError_t fail(cudaError_t e);            /* records e as the last error */
+cudaError_t fail(cudaError_t e); /* records e as the last error */
 void enqueue(cudaStream_t s, work w, const char *what);
 bool capture_active();
 bool stream_capturing(cudaStream_t s);

@@ -64,14 +64,14 @@ static const size_t stack_size = 256 << 10; /* ASan frames are large */
 struct block_run {
     const char *kernel;
     const work *body;
-    int n; /* threads */
+    int n;    /* threads */
     int next; /* first unstarted thread */
     int cur;  /* thread running now */
     fiber *cur_fiber;
     std::vector<tstate> st;
     std::vector<fiber *> owner;
-    std::vector<unsigned> mask;  /* of the warp operation a thread waits in */
-    std::vector<int> parity;     /* shuffle buffer a thread uses next */
+    std::vector<unsigned> mask; /* of the warp operation a thread waits in */
+    std::vector<int> parity;    /* shuffle buffer a thread uses next */
     uint64_t xchg[2][1024];
 };
 
@@ -237,8 +237,7 @@ static bool release()
                 fatal("kernel %s, block (%u,%u,%u): thread %d waits in a warp operation with "
                       "mask 0x%08x while lane %d of its warp (thread %d) is %s%s",
                       B.kernel, cur_block.x, cur_block.y, cur_block.z, first, mask, l, t,
-                      state_name(B.st[t]),
-                      B.st[t] == T_WARP_BAR ? " with another mask" : "");
+                      state_name(B.st[t]), B.st[t] == T_WARP_BAR ? " with another mask" : "");
         }
         for (int l = 0; l < 32; l++)
             if (mask >> l & 1u) B.st[w * 32 + l] = T_RUNNING;
@@ -352,17 +351,20 @@ void launch(const char *name, dim3 grid, dim3 block, size_t shmem, cudaStream_t 
               block.x, block.y, block.z);
     if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 ||
         grid.z > 65535)
-        fatal("kernel %s: grid (%u,%u,%u) breaks the limits (x 1..2^31-1, y and z 1..65535)",
-              name, grid.x, grid.y, grid.z);
+        fatal("kernel %s: grid (%u,%u,%u) breaks the limits (x 1..2^31-1, y and z 1..65535)", name,
+              grid.x, grid.y, grid.z);
     if (shmem > 0)
         fatal("kernel %s: %zu bytes of dynamic shared memory: the emulator supports static "
               "__shared__ only (limit %zu bytes per block)",
               name, shmem, BP_EMU_MAX_SHARED);
     check();
-    enqueue(stream, [name, grid, block, check, body] {
-        check();
-        run_grid(name, grid, block, body);
-    }, name);
+    enqueue(
+        stream,
+        [name, grid, block, check, body] {
+            check();
+            run_grid(name, grid, block, body);
+        },
+        name);
 }
 
 } // namespace cuda_emu

@@ -64,7 +64,10 @@ extern "C" void probe_noop(cudaStream_t s, unsigned gx, unsigned gy, unsigned bx
     BP_LAUNCH(noop_kernel, dim3(gx, gy), bx, shmem, s)(out);
 }
 
-extern "C" void probe_oob(cudaStream_t s, float *p, int n) { BP_LAUNCH(oob_kernel, 1, 32, 0, s)(p, n); }
+extern "C" void probe_oob(cudaStream_t s, float *p, int n)
+{
+    BP_LAUNCH(oob_kernel, 1, 32, 0, s)(p, n);
+}
 
 extern "C" void probe_divergent_barrier(cudaStream_t s, int *out)
 {

@@ -41,8 +41,8 @@ static std::map<uintptr_t, size_t> allocs; /* base -> bytes */
 static size_t in_use;
 static cudaError_t last_error = cudaSuccess;
 static std::set<cudaStream_t> streams;
-static int captures;        /* streams capturing now */
-static int fail_malloc_at;  /* countdown, 0 = off */
+static int captures;       /* streams capturing now */
+static int fail_malloc_at; /* countdown, 0 = off */
 static int fail_launch_at;
 long long grids_run;
 
@@ -68,10 +68,7 @@ cudaError_t fail(cudaError_t e)
 
 bool capture_active() { return captures > 0; }
 
-static const char *live(cudaStream_t s)
-{
-    return s == nullptr ? "the default stream" : "a stream";
-}
+static const char *live(cudaStream_t s) { return s == nullptr ? "the default stream" : "a stream"; }
 
 /* The allocation holding p, or allocs.end(). */
 static std::map<uintptr_t, size_t>::iterator find(const void *p)
@@ -93,8 +90,8 @@ void check_range(const void *p, size_t bytes, const char *what)
         fatal("%s: %p is not device memory (a host pointer, or memory already freed)", what, p);
     size_t off = (uintptr_t)p - it->first;
     if (bytes > it->second - off)
-        fatal("%s: %zu bytes at offset %zu overrun the %zu-byte allocation at %p", what, bytes,
-              off, it->second, (void *)it->first);
+        fatal("%s: %zu bytes at offset %zu overrun the %zu-byte allocation at %p", what, bytes, off,
+              it->second, (void *)it->first);
 }
 
 static void run_queue(cudaStream_t s)
@@ -189,7 +186,8 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
-    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureInvalidated:
+        return "operation failed due to a previous error during capture";
     default: return cudaGetErrorName(e);
     }
 }
@@ -217,7 +215,10 @@ cudaError_t cudaGetDevice(int *device)
     return cudaSuccess;
 }
 
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidValue); }
+cudaError_t cudaSetDevice(int device)
+{
+    return device == 0 ? cudaSuccess : fail(cudaErrorInvalidValue);
+}
 
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
 {
@@ -307,55 +308,64 @@ cudaError_t cudaFree(void *p)
     return cudaSuccess;
 }
 
-static cudaError_t memcpy_async(void *dst, const void *src, size_t bytes,
-                                enum cudaMemcpyKind kind, cudaStream_t s, bool sync)
+static cudaError_t memcpy_async(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind,
+                                cudaStream_t s, bool sync)
 {
     const char *what = "cudaMemcpyAsync";
     if (!bytes) return cudaSuccess;
     if (kind == cudaMemcpyDefault)
-        kind = is_device_ptr(src) ? (is_device_ptr(dst) ? cudaMemcpyDeviceToDevice
-                                                        : cudaMemcpyDeviceToHost)
-                                  : (is_device_ptr(dst) ? cudaMemcpyHostToDevice
-                                                        : cudaMemcpyHostToHost);
+        kind = is_device_ptr(src)
+                   ? (is_device_ptr(dst) ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost)
+                   : (is_device_ptr(dst) ? cudaMemcpyHostToDevice : cudaMemcpyHostToHost);
     switch (kind) {
     case cudaMemcpyHostToDevice: {
         no_capture("cudaMemcpyAsync from host memory");
-        if (is_device_ptr(src)) fatal("%s(host to device): the source %p is device memory", what, src);
+        if (is_device_ptr(src))
+            fatal("%s(host to device): the source %p is device memory", what, src);
         check_range(dst, bytes, "cudaMemcpyAsync(host to device) destination");
         /* From pageable memory the runtime stages the source before it
          * returns: the caller may reuse it at once. */
-        auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
-                                                                   (const unsigned char *)src + bytes);
-        enqueue(s, [dst, staged] {
-            check_range(dst, staged->size(), "cudaMemcpyAsync(host to device) destination");
-            memcpy(dst, staged->data(), staged->size());
-        }, what);
+        auto staged = std::make_shared<std::vector<unsigned char>>(
+            (const unsigned char *)src, (const unsigned char *)src + bytes);
+        enqueue(
+            s,
+            [dst, staged] {
+                check_range(dst, staged->size(), "cudaMemcpyAsync(host to device) destination");
+                memcpy(dst, staged->data(), staged->size());
+            },
+            what);
         if (sync) cudaStreamSynchronize(s);
         return cudaSuccess;
     }
     case cudaMemcpyDeviceToHost:
         no_capture("cudaMemcpyAsync to host memory");
-        if (is_device_ptr(dst)) fatal("%s(device to host): the destination %p is device memory", what, dst);
+        if (is_device_ptr(dst))
+            fatal("%s(device to host): the destination %p is device memory", what, dst);
         check_range(src, bytes, "cudaMemcpyAsync(device to host) source");
         /* To pageable memory the copy is synchronous for the host. */
-        enqueue(s, [dst, src, bytes] {
-            check_range(src, bytes, "cudaMemcpyAsync(device to host) source");
-            memcpy(dst, src, bytes);
-        }, what);
+        enqueue(
+            s,
+            [dst, src, bytes] {
+                check_range(src, bytes, "cudaMemcpyAsync(device to host) source");
+                memcpy(dst, src, bytes);
+            },
+            what);
         if (s) run_queue(s);
         return cudaSuccess;
     case cudaMemcpyDeviceToDevice:
         check_range(src, bytes, "cudaMemcpyAsync(device to device) source");
         check_range(dst, bytes, "cudaMemcpyAsync(device to device) destination");
-        enqueue(s, [dst, src, bytes] {
-            check_range(src, bytes, "cudaMemcpyAsync(device to device) source");
-            check_range(dst, bytes, "cudaMemcpyAsync(device to device) destination");
-            memmove(dst, src, bytes);
-        }, what);
+        enqueue(
+            s,
+            [dst, src, bytes] {
+                check_range(src, bytes, "cudaMemcpyAsync(device to device) source");
+                check_range(dst, bytes, "cudaMemcpyAsync(device to device) destination");
+                memmove(dst, src, bytes);
+            },
+            what);
         if (sync) cudaStreamSynchronize(s);
         return cudaSuccess;
-    default:
-        fatal("%s: memcpy kind %d between host pointers %p and %p", what, (int)kind, dst, src);
+    default: fatal("%s: memcpy kind %d between host pointers %p and %p", what, (int)kind, dst, src);
     }
 }
 
@@ -375,10 +385,13 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t strea
 {
     if (!bytes) return cudaSuccess;
     check_range(p, bytes, "cudaMemsetAsync");
-    enqueue(stream, [p, value, bytes] {
-        check_range(p, bytes, "cudaMemsetAsync");
-        memset(p, value, bytes);
-    }, "cudaMemsetAsync");
+    enqueue(
+        stream,
+        [p, value, bytes] {
+            check_range(p, bytes, "cudaMemsetAsync");
+            memset(p, value, bytes);
+        },
+        "cudaMemsetAsync");
     return cudaSuccess;
 }
 
@@ -446,7 +459,8 @@ cudaError_t cudaEventDestroy(cudaEvent_t e)
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 {
     e->recorded = false;
-    enqueue(s, [e] { e->recorded = true; }, "cudaEventRecord");
+    enqueue(
+        s, [e] { e->recorded = true; }, "cudaEventRecord");
     return cudaSuccess;
 }
 
@@ -469,7 +483,8 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
  * waiting stream's later work runs only if we drain; do so when it runs. */
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags)
 {
-    enqueue(s, [] { run_all(); }, "cudaStreamWaitEvent");
+    enqueue(
+        s, [] { run_all(); }, "cudaStreamWaitEvent");
     return cudaSuccess;
 }
 
@@ -509,8 +524,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph)
     return cudaSuccess;
 }
 
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
-                                 unsigned long long flags)
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags)
 {
     no_capture("cudaGraphInstantiate");
     if (!graph) return fail(cudaErrorInvalidValue);

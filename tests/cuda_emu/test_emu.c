@@ -91,7 +91,8 @@ Test(emu_model, new_memory_is_garbage)
     cudaStream_t s = new_stream();
     float *d = dev(8 * sizeof(float)), h[8];
     get(s, h, d, sizeof h);
-    for (int i = 0; i < 8; i++) cr_assert(h[i] != h[i], "fresh cudaMalloc memory is not NaN at %d", i);
+    for (int i = 0; i < 8; i++)
+        cr_assert(h[i] != h[i], "fresh cudaMalloc memory is not NaN at %d", i);
     cudaFree(d);
     cudaStreamDestroy(s);
 }
@@ -145,8 +146,9 @@ Test(emu_blas, column_major_definition)
     cudaMemcpyAsync(dB, B, 24, cudaMemcpyHostToDevice, s);
     cudaMemcpyAsync(dC, C, 16, cudaMemcpyHostToDevice, s);
     float alpha = 2, beta = 1;
-    cr_assert_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &alpha, dA, 2, dB, 3, &beta, dC, 2),
-                 CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(
+        cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &alpha, dA, 2, dB, 3, &beta, dC, 2),
+        CUBLAS_STATUS_SUCCESS);
     get(s, out, dC, 16);
     float want[4] = {45, 57, 99, 129}; /* column-major [[22 49] [28 64]] * 2 + 1 */
     cr_assert_eq(memcmp(out, want, 16), 0, "got %g %g %g %g", out[0], out[1], out[2], out[3]);
@@ -154,16 +156,19 @@ Test(emu_blas, column_major_definition)
      * A (2 x 3) B^T: [[1*1+3*3+5*5, 1*2+3*4+5*6] [2*1+4*3+6*5, 2*2+4*4+6*6]] */
     beta = 0;
     cudaMemsetAsync(dC, 0xff, 16, s); /* NaN: beta = 0 must not read C */
-    cr_assert_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, 2, 2, 3, &alpha, dA, 2, dB, 2, &beta, dC, 2),
-                 CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(
+        cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, 2, 2, 3, &alpha, dA, 2, dB, 2, &beta, dC, 2),
+        CUBLAS_STATUS_SUCCESS);
     get(s, out, dC, 16);
     float want2[4] = {70, 88, 88, 112};
     cr_assert_eq(memcmp(out, want2, 16), 0, "got %g %g %g %g", out[0], out[1], out[2], out[3]);
     /* leading dimensions below the rows are rejected */
-    cr_assert_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &alpha, dA, 1, dB, 3, &beta, dC, 2),
-                 CUBLAS_STATUS_INVALID_VALUE);
-    cr_assert_eq(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 2, 2, 3, &alpha, dA, 2, dB, 3, &beta, dC, 2),
-                 CUBLAS_STATUS_INVALID_VALUE);
+    cr_assert_eq(
+        cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &alpha, dA, 1, dB, 3, &beta, dC, 2),
+        CUBLAS_STATUS_INVALID_VALUE);
+    cr_assert_eq(
+        cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 2, 2, 3, &alpha, dA, 2, dB, 3, &beta, dC, 2),
+        CUBLAS_STATUS_INVALID_VALUE);
     cublasDestroy(h);
     cudaFree(dA), cudaFree(dB), cudaFree(dC);
     cudaStreamDestroy(s);

@@ -67,8 +67,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                                           cudaDataType Btype, int ldb, long long strideB,
                                           const void *beta, void *C, cudaDataType Ctype, int ldc,
                                           long long strideC, int batchCount,
-                                          cublasComputeType_t computeType,
-                                          cublasGemmAlgo_t algo);
+                                          cublasComputeType_t computeType, cublasGemmAlgo_t algo);
 
 #ifdef __cplusplus
 }

@@ -121,7 +121,7 @@ template <class T> T from_bits(uint64_t b)
 
 } // namespace cuda_emu
 
-#define BP_LAUNCH(kernel, grid, block, shmem, stream)                                          \
+#define BP_LAUNCH(kernel, grid, block, shmem, stream)                                              \
     ::cuda_emu::make_launcher(#kernel, kernel, (grid), (block), (shmem), (stream))
 
 #define threadIdx (::cuda_emu::cur_thread)
@@ -135,15 +135,18 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { ::cuda_emu::syncwarp(mask)
 
 template <class T> T __shfl_sync(unsigned mask, T v, int src, int width = 32)
 {
-    return ::cuda_emu::from_bits<T>(::cuda_emu::shuffle(mask, ::cuda_emu::to_bits(v), 0, src, width));
+    return ::cuda_emu::from_bits<T>(
+        ::cuda_emu::shuffle(mask, ::cuda_emu::to_bits(v), 0, src, width));
 }
 template <class T> T __shfl_down_sync(unsigned mask, T v, unsigned d, int width = 32)
 {
-    return ::cuda_emu::from_bits<T>(::cuda_emu::shuffle(mask, ::cuda_emu::to_bits(v), 1, (int)d, width));
+    return ::cuda_emu::from_bits<T>(
+        ::cuda_emu::shuffle(mask, ::cuda_emu::to_bits(v), 1, (int)d, width));
 }
 template <class T> T __shfl_up_sync(unsigned mask, T v, unsigned d, int width = 32)
 {
-    return ::cuda_emu::from_bits<T>(::cuda_emu::shuffle(mask, ::cuda_emu::to_bits(v), 2, (int)d, width));
+    return ::cuda_emu::from_bits<T>(
+        ::cuda_emu::shuffle(mask, ::cuda_emu::to_bits(v), 2, (int)d, width));
 }
 template <class T> T __shfl_xor_sync(unsigned mask, T v, int m, int width = 32)
 {
