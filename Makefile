@@ -125,6 +125,7 @@ bench: $(BUILD)/biopp $(BUILD)/bench_biopp
 # runs tests/gpu (against the CPU backend) and tests/cuda_emu (the emulator's
 # own checks and the backend fixes it can provoke). Needs no GPU and no nvcc.
 EMU       := $(BUILD)/emu
+EMU_LEAKS ?= 1
 EMU_SAN   ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 EMU_INC   := -Iinclude -I. -Itests/cuda_emu/include
 EMU_CFLAGS := -O2 -g -std=c11 -D_GNU_SOURCE $(EMU_INC) $(WARN) -MMD -MP -fno-fast-math \
@@ -150,7 +151,7 @@ $(EMU)/test_gpu_emu: $(EMU_OBJ)
 
 .PHONY: test-gpu-emu
 test-gpu-emu: $(EMU)/test_gpu_emu
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=$(EMU_LEAKS):abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(EMU)/test_gpu_emu --jobs 2 $(EMU_ARGS)
 
 -include $(EMU_OBJ:.o=.d)
@@ -159,6 +160,6 @@ clean:
 	rm -rf $(BUILD)
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '/^$$/q;p' Makefile
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(GPU_TEST_OBJ:.o=.d)
