@@ -4,6 +4,7 @@
 #   make CUDA=0       build without CUDA;  make CUDA=1  require it
 #   make test         build and run the Criterion test suite (CPU)
 #   make test-gpu     GPU tests (skip cleanly without a GPU)
+#   make test-gpu-emu GPU tests on the emulated device (no GPU needed; docs/CUDA.md)
 #   make deps         install the Debian packages the build needs (as root)
 #   make data         fetch/copy the datasets into $(DATA_DIR) with SHA-256 checks
 #   make bench        benchmarks (see bench/README.md)
@@ -105,6 +106,7 @@ train: deps
 check: deps
 	$(MAKE) $(BUILD)/test_gpu $(BUILD)/test_biopp $(BUILD)/biopp
 	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_gpu
+	$(MAKE) test-gpu-emu
 	$(MAKE) test
 
 DATASETS ?= mnist cifar-10 fashion-mnist kmnist
@@ -117,11 +119,48 @@ $(BUILD)/bench_biopp: bench/bench.c $(OBJ)/libbiopp.a $(MODE_FILE)
 bench: $(BUILD)/biopp $(BUILD)/bench_biopp
 	sh bench/run.sh
 
+# ---- the emulated CUDA device (tests/cuda_emu, docs/CUDA.md) ----------------
+# The real src/backend/cuda.c and kernels/*.cu, compiled for the host against
+# tests/cuda_emu/include (runtime, kernel model, cuBLAS), with ASan + UBSan;
+# runs tests/gpu (against the CPU backend) and tests/cuda_emu (the emulator's
+# own checks and the backend fixes it can provoke). Needs no GPU and no nvcc.
+EMU       := $(BUILD)/emu
+EMU_LEAKS ?= 1
+EMU_SAN   ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+EMU_INC   := -Iinclude -I. -Itests/cuda_emu/include
+EMU_CFLAGS := -O2 -g -std=c11 -D_GNU_SOURCE $(EMU_INC) $(WARN) -MMD -MP -fno-fast-math \
+              -DBIOPP_CUDA=1 $(EMU_SAN)
+EMU_CXXFLAGS := -O2 -g -std=c++17 $(EMU_INC) -Wall -Wextra -Wno-unused-parameter -MMD -MP \
+                -fno-fast-math $(EMU_SAN)
+EMU_C_SRC := $(sort $(wildcard src/*.c src/backend/backend.c src/backend/cpu*.c src/rules/*.c \
+               src/data/*.c) src/backend/cuda.c) $(GPU_TEST_SRC) $(wildcard tests/cuda_emu/test_*.c)
+EMU_OBJ   := $(EMU_C_SRC:%.c=$(EMU)/%.o) $(patsubst %.cu,$(EMU)/%.cu.o,$(wildcard kernels/*.cu)) \
+             $(patsubst %.cpp,$(EMU)/%.o,$(wildcard tests/cuda_emu/*.cpp))
+
+$(EMU)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(EMU_CFLAGS) -c -o $@ $<
+$(EMU)/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_CXXFLAGS) -x c++ -c -o $@ $<
+$(EMU)/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
+$(EMU)/test_gpu_emu: $(EMU_OBJ)
+	$(CXX) $(EMU_SAN) -o $@ $^ -lopenblas -linih -lcjson -lz -lmvec -lm -lpthread -lcriterion
+
+.PHONY: test-gpu-emu
+test-gpu-emu: $(EMU)/test_gpu_emu
+	ASAN_OPTIONS=detect_leaks=$(EMU_LEAKS):abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(EMU)/test_gpu_emu --jobs 2 $(EMU_ARGS)
+
+-include $(EMU_OBJ:.o=.d)
+
 clean:
 	rm -rf $(BUILD)
 
 help:
-	@sed -n '1,12p' Makefile
+	@sed -n '/^$$/q;p' Makefile
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(GPU_TEST_OBJ:.o=.d)
 

@@ -39,7 +39,9 @@ typedef struct bp_backend_ops {
     const char *name;
     void (*destroy)(bp_backend *be);
 
-    /* Memory. alloc returns zeroed memory or NULL (error set). */
+    /* Memory. alloc returns zeroed memory or NULL (error set). upload has
+     * finished reading host_src when it returns (the caller may reuse or
+     * free it at once), even though the copy itself may still be queued. */
     void *(*alloc)(bp_backend *be, size_t bytes);
     void (*release)(bp_backend *be, void *p);
     bp_status (*upload)(bp_backend *be, void *dst, const void *host_src, size_t bytes);
