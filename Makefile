@@ -147,7 +147,7 @@ $(EMU)/%.o: %.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
 $(EMU)/test_gpu_emu: $(EMU_OBJ)
-	$(CXX) $(EMU_SAN) -o $@ $^ -lopenblas -linih -lcjson -lz -lmvec -lm -lpthread -lcriterion
+	$(CXX) $(EMU_SAN) -o $@ $^ -lopenblas -linih -lcjson -lz -lpng -lmvec -lm -lpthread -lcriterion
 
 .PHONY: test-gpu-emu
 test-gpu-emu: $(EMU)/test_gpu_emu
