@@ -4,7 +4,6 @@
 
 #include "cli.h"
 
-#define BIOPP_VERSION "0.1.0"
 
 static void usage(FILE *f)
 {
@@ -16,6 +15,8 @@ static void usage(FILE *f)
             "commands:\n"
             "  train   train one run:      biopp train --config FILE [--set key=value]... [--out DIR]\n"
             "  sweep   train a grid:       biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run]\n"
+            "  merge   summarise shards:   biopp merge DIR [--allow-partial]\n"
+            "  slurm   cluster job files:  biopp slurm --config FILE --out DIR --shards N [--submit]\n"
             "\n"
             "`biopp <command> --help` describes each command. Config keys: docs/CONFIG.md.\n");
 }
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(cmd, "merge")) return cmd_merge(argc - 1, argv + 1);
+    if (!strcmp(cmd, "slurm")) return cmd_slurm(argc - 1, argv + 1);
     fprintf(stderr, "biopp: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
