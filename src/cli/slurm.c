@@ -361,6 +361,7 @@ int cmd_slurm(int argc, char **argv)
     slurm_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
+    rc = 0;
     bp_sweep *s = malloc(sizeof *s);
     job_paths *p = calloc(1, sizeof *p);
     if (!s || !p) return 1;
