@@ -255,8 +255,9 @@ static char *job_script(const slurm_args *a, const job_paths *p)
                "    kill -0 $child 2>/dev/null || break  # a trap ended the wait, not biopp\n"
                "done\n"
                "if [ $rc -eq %d ]; then\n"
-               "    echo \"biopp slurm: state saved; requeueing job $SLURM_JOB_ID to continue\"\n"
-               "    scontrol requeue \"$SLURM_JOB_ID\" && exit 0\n"
+               "    echo \"biopp slurm: state saved; requeueing task ${SLURM_ARRAY_JOB_ID}_$K to "
+               "continue\"\n"
+               "    scontrol requeue \"${SLURM_ARRAY_JOB_ID}_$K\" && exit 0\n"
                "fi\n"
                "exit $rc\n",
             BP_EXIT_REQUEUE);
