@@ -577,3 +577,43 @@ Test(cluster, slurm_writes_array_and_merge_scripts, .timeout = 60)
     snprintf(cmd, sizeof cmd, "bash -n %s/job.sbatch && bash -n %s/merge.sbatch", dir, dir);
     cr_expect_eq(system(cmd), 0, "the scripts do not parse");
 }
+
+/* --jobs: a SIGUSR1 to the parent (all a batch script signals) reaches
+ * every job; exit 75; the rerun ends as one uninterrupted process. */
+Test(cluster, jobs_forward_sigusr1_and_resume_identically, .timeout = 240)
+{
+    skip_without_mnist_or_binary();
+    if (bp_cpu_count() < 2) cr_skip_test("one CPU: --jobs 2 runs one job");
+    const char *cfg = strdup(write_file("long.ini", LONG_EPOCHS));
+    reference(cfg, "rule=fa,dfa");
+    const char *dir = strdup(tmp_path("cut"));
+    pid_t pid = start("cut.log", "sweep", "--config", cfg, "--out", dir, "--set", "rule=fa,dfa",
+                      "--jobs", "2", (char *)0);
+    const char *ck = strdup(tmp_path("cut/rule=fa/seed-1/checkpoint.bin"));
+    const char *ck2 = strdup(tmp_path("cut/rule=dfa/seed-1/checkpoint.bin"));
+    int seen = 0;
+    for (int i = 0; i < 24000 && !seen; i++) {
+        seen = bp_file_exists(ck) && bp_file_exists(ck2);
+        if (waitpid(pid, NULL, WNOHANG) == pid) cr_assert_fail("the sweep ended too early");
+        sleep_ms(5);
+    }
+    cr_assert(seen, "no checkpoints after the first epochs");
+    sleep_ms(200);
+    kill(pid, SIGUSR1);
+    int rc = wait_exit(pid);
+    char *log = log_text("cut.log");
+    cr_assert_eq(rc, BP_EXIT_REQUEUE, "exit %d after SIGUSR1:\n%s", rc, log);
+    cr_expect_eq(count_of(log, "stopped at step "), 2, "both jobs should stop mid-epoch:\n%s", log);
+    free(log);
+    rc = RUN("again.log", "sweep", "--config", cfg, "--out", dir, "--set", "rule=fa,dfa", "--jobs",
+             "2");
+    log = log_text("again.log");
+    cr_assert_eq(rc, 0, "%s", log);
+    free(log);
+    expect_same_summaries("ref", "cut");
+    static const char *cells[] = {"rule=fa", "rule=dfa"};
+    for (int c = 0; c < 2; c++)
+        for (int seed = 1; seed <= 2; seed++)
+            expect_same_bytes(tmp_path("ref/%s/seed-%d/checkpoint.bin", cells[c], seed),
+                              tmp_path("cut/%s/seed-%d/checkpoint.bin", cells[c], seed));
+}
