@@ -241,14 +241,16 @@ static char *job_script(const slurm_args *a, const job_paths *p)
                "$(\"$BIOPP\" --version), data $BIOPP_DATA_DIR\"\n\n",
             a->shards);
     fprintf(f, "# biopp runs in the background so that this shell can pass Slurm's\n"
-               "# time-limit warning (SIGUSR1, --signal=B:...) and SIGTERM on to it.\n"
+               "# time-limit warning (SIGUSR1, sent to this shell only: --signal=B:...) on.\n"
                "\"$BIOPP\" sweep --config \"$SWEEP_DIR/sweep.ini\" --out \"$SWEEP_DIR\" "
                "--shard \"$K/$SHARDS\"");
     if (a->jobs > 1) fprintf(f, " --jobs %d", a->jobs);
     fprintf(f, " &\nchild=$!\n"
                "trap 'echo \"biopp slurm: SIGUSR1 (time limit near): checkpoint at the next "
                "step\"; kill -USR1 $child 2>/dev/null' USR1\n"
-               "trap 'kill -TERM $child 2>/dev/null' TERM\n"
+               "# SIGTERM (scancel, preemption, the time limit itself) reaches every process\n"
+               "# of the job, biopp too: the shell only waits for biopp to save its state.\n"
+               "trap 'echo \"biopp slurm: SIGTERM: biopp stops at the next step\"' TERM\n"
                "while :; do\n"
                "    wait $child\n"
                "    rc=$?\n"
