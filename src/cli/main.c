@@ -4,7 +4,6 @@
 
 #include "cli.h"
 
-
 static void usage(FILE *f)
 {
     fprintf(f,
