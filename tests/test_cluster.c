@@ -617,3 +617,48 @@ Test(cluster, jobs_forward_sigusr1_and_resume_identically, .timeout = 240)
             expect_same_bytes(tmp_path("ref/%s/seed-%d/checkpoint.bin", cells[c], seed),
                               tmp_path("cut/%s/seed-%d/checkpoint.bin", cells[c], seed));
 }
+
+/* biopp train: SIGUSR1 inside an epoch exits 75 with the step saved;
+ * --resume ends as the uninterrupted run. */
+Test(cluster, train_sigusr1_then_resume_equals_uninterrupted, .timeout = 240)
+{
+    skip_without_mnist_or_binary();
+#define TRAIN_ARGS                                                                             \
+    "train", "--config", "configs/mnist.ini", "--set", "train_size=49920", "--set", "batch=64", \
+        "--set", "hidden=1x64", "--set", "epochs=2", "--set", "threads=1", "--set",           \
+        "checkpoint_every=1", "--set", "rule=fa", "--set", "lr=1e-3"
+    const char *ref = strdup(tmp_path("ref")), *cut = strdup(tmp_path("cut"));
+    int rc = RUN("ref.log", TRAIN_ARGS, "--out", ref);
+    cr_assert_eq(rc, 0, "reference training failed");
+    pid_t pid = start("cut.log", TRAIN_ARGS, "--out", cut, (char *)0);
+    const char *ck = strdup(tmp_path("cut/checkpoint.bin"));
+    int seen = 0;
+    for (int i = 0; i < 24000 && !seen; i++) {
+        seen = bp_file_exists(ck);
+        if (waitpid(pid, NULL, WNOHANG) == pid) cr_assert_fail("the run ended too early");
+        sleep_ms(5);
+    }
+    cr_assert(seen, "no checkpoint after the first epoch");
+    sleep_ms(200);
+    kill(pid, SIGUSR1);
+    rc = wait_exit(pid);
+    char *log = log_text("cut.log");
+    cr_assert_eq(rc, BP_EXIT_REQUEUE, "exit %d after SIGUSR1:\n%s", rc, log);
+    free(log);
+    int epoch = -1, pos = -1;
+    bp_error err = {0};
+    cr_assert_eq(bp_checkpoint_peek(ck, &epoch, &pos, &err), BP_OK, "%s", err.msg);
+    cr_expect(epoch == 1 && pos > 0 && pos < 780, "checkpoint at epoch %d step %d", epoch, pos);
+    rc = RUN("again.log", TRAIN_ARGS, "--out", cut, "--resume");
+    log = log_text("again.log");
+    cr_assert_eq(rc, 0, "%s", log);
+    free(log);
+    expect_same_bytes(tmp_path("ref/checkpoint.bin"), tmp_path("cut/checkpoint.bin"));
+    char *a = slurp(tmp_path("ref/metrics.jsonl")), *b = slurp(tmp_path("cut/metrics.jsonl"));
+    strip_seconds(a);
+    strip_seconds(b);
+    cr_expect_str_eq(a, b);
+    free(a);
+    free(b);
+#undef TRAIN_ARGS
+}

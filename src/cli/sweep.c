@@ -481,9 +481,10 @@ static int locked_cell(sweep_ui *ui, dataset_cache *dc, const char *out, bp_swee
     }
     if (fd < 0) {
         if (!ui->quiet)
-            fprintf(stderr, "biopp sweep: [%d/%d] %s: another process is training it (%s/%s/.lock "
-                        "is held); coming back to it later\n",
-                c->index + 1, ui->s->n_cells, c->name, out, c->name);
+            fprintf(stderr,
+                    "biopp sweep: [%d/%d] %s: another process is training it (%s/%s/.lock is "
+                    "held); coming back to it later\n",
+                    c->index + 1, ui->s->n_cells, c->name, out, c->name);
         *held = 1;
         return 0;
     }
@@ -491,8 +492,8 @@ static int locked_cell(sweep_ui *ui, dataset_cache *dc, const char *out, bp_swee
     if (bp_sweep_cell_done(ui->s, out, c)) { /* finished while we were not looking */
         ui->left_after -= (long long)ui->s->n_seeds * c->cfg.epochs;
         if (!ui->quiet)
-            fprintf(stderr, "biopp sweep: [%d/%d] %s: finished by another process\n", c->index + 1,
-                ui->s->n_cells, c->name);
+            fprintf(stderr, "biopp sweep: [%d/%d] %s: finished by another process\n",
+                    c->index + 1, ui->s->n_cells, c->name);
     } else {
         rc = train_cell(ui, dc, out, c);
     }
