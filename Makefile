@@ -5,6 +5,7 @@
 #   make test         build and run the Criterion test suite (CPU)
 #   make test-gpu     GPU tests (skip cleanly without a GPU)
 #   make test-gpu-emu GPU tests on the emulated device (no GPU needed; docs/CUDA.md)
+#   make test-slurm   biopp slurm against a real one-node Slurm (docs/CLUSTER.md)
 #   make deps         install the Debian packages the build needs (as root)
 #   make data         fetch/copy the datasets into $(DATA_DIR) with SHA-256 checks
 #   make bench        benchmarks (see bench/README.md)
@@ -55,7 +56,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(OBJ)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(OBJ)/%.o)
 GPU_TEST_OBJ := $(GPU_TEST_SRC:%.c=$(OBJ)/%.o)
 
-.PHONY: all test test-gpu deps data bench clean help check train
+.PHONY: all test test-gpu deps data bench clean help check train test-slurm
 all: $(BUILD)/biopp
 
 $(OBJ)/libbiopp.a: $(LIB_OBJ)
@@ -107,6 +108,7 @@ check: deps
 	$(MAKE) $(BUILD)/test_gpu $(BUILD)/test_biopp $(BUILD)/biopp
 	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_gpu
 	$(MAKE) test-gpu-emu
+	$(MAKE) test-slurm
 	$(MAKE) test
 
 DATASETS ?= mnist cifar-10 fashion-mnist kmnist
@@ -155,6 +157,13 @@ test-gpu-emu: $(EMU)/test_gpu_emu
 	  $(EMU)/test_gpu_emu --jobs 2 $(EMU_ARGS)
 
 -include $(EMU_OBJ:.o=.d)
+
+# ---- clusters (docs/CLUSTER.md) ----
+# `biopp slurm --submit` against a real one-node Slurm on localhost: installs
+# slurm-wlm and munge when missing (root), starts and stops its own daemons.
+# About 1.5 minutes on 2 cores; skips only when Slurm cannot be installed.
+test-slurm: $(BUILD)/biopp
+	bash scripts/test-slurm.sh $(BUILD)/biopp
 
 clean:
 	rm -rf $(BUILD)

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,4 +85,26 @@ int bp_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+bp_status bp_lock(const char *path, int wait, int *fd, bp_error *err)
+{
+    *fd = -1;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (f < 0) return bp_fail(err, BP_ERR_IO, "%s: cannot open the lock file: %s", path, strerror(errno));
+    if (flock(f, LOCK_EX | (wait ? 0 : LOCK_NB)) == 0) {
+        *fd = f;
+        return BP_OK;
+    }
+    int e = errno;
+    close(f);
+    if (e == EWOULDBLOCK && !wait) return BP_OK;
+    if (e == EINTR)
+        return bp_fail(err, BP_ERR_INTERRUPTED, "%s: interrupted while waiting for the lock", path);
+    return bp_fail(err, BP_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+}
+
+void bp_unlock(int fd)
+{
+    if (fd >= 0) close(fd); /* closing the only descriptor releases the flock */
 }

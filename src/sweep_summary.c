@@ -463,7 +463,10 @@ bp_status bp_sweep_write_summary(const bp_sweep *s, const char *dir, char **mark
                                  bp_error *err)
 {
     summary y;
-    bp_status st = summary_read(&y, s, dir, err);
+    int lock = -1; /* read and written under the lock: the last writer read the latest runs */
+    bp_status st = bp_sweep_lock_dir(dir, &lock, err);
+    if (st) return st;
+    st = summary_read(&y, s, dir, err);
     char *csv = NULL, *json = NULL, *md = NULL;
     if (!st) {
         csv = summary_csv(&y);
@@ -474,6 +477,7 @@ bp_status bp_sweep_write_summary(const bp_sweep *s, const char *dir, char **mark
     if (!st) st = write_text(dir, "summary.json", json, err);
     if (!st) st = write_text(dir, "summary.md", md, err);
     summary_free(&y);
+    bp_unlock(lock);
     free(csv);
     free(json);
     if (!st && markdown) *markdown = md;

@@ -143,6 +143,9 @@ bp_status bp_backend_create(const bp_config *cfg, bp_backend **out, bp_error *er
 void bp_backend_destroy(bp_backend *be);
 
 bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err);
+/* CPUs this process may run on (its sched_getaffinity mask: taskset, cgroups,
+ * Slurm); what `threads = 0` means. At least 1. */
+int bp_cpu_count(void);
 bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_error *err);
 
 /* Copies the backend's last error into err (with a context prefix) and

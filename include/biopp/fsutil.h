@@ -13,4 +13,11 @@ bp_status bp_mkdir_p(const char *path, bp_error *err);
 bp_status bp_read_text(const char *path, char **text, size_t *len, bp_error *err);
 int bp_file_exists(const char *path);
 
+/* Advisory lock (flock, exclusive) on PATH, created if missing. wait = 0:
+ * returns at once with *fd = -1 when another process holds it; wait = 1:
+ * blocks until it is free (a signal interrupts the wait: BP_ERR_INTERRUPTED).
+ * The lock lasts until bp_unlock (or the process ends, however it ends). */
+bp_status bp_lock(const char *path, int wait, int *fd, bp_error *err);
+void bp_unlock(int fd);
+
 #endif

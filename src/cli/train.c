@@ -23,7 +23,8 @@ static void train_usage(FILE *f)
             "  --resume          continue the run in DIR from its last checkpoint\n"
             "  -h, --help        this text\n"
             "\n"
-            "Exit status: 0 done, 1 error, 3 diverged (NaN/Inf loss), 130 interrupted.\n");
+            "Exit status: 0 done, 1 error, 3 diverged (NaN/Inf loss), 130 interrupted (SIGINT,\n"
+            "SIGTERM), 75 stopped by SIGUSR1 (state saved at the step reached; --resume).\n");
 }
 
 int cli_load_dataset(const bp_config *cfg, bp_dataset *ds)
@@ -160,7 +161,7 @@ int cmd_train(int argc, char **argv)
     bp_dataset_free(&ds);
     if (rc == BP_ERR_INTERRUPTED) {
         fprintf(stderr, "biopp train: %s\n", err.msg);
-        return 130;
+        return bp_stop_signal == SIGUSR1 ? BP_EXIT_REQUEUE : 130;
     }
     if (rc) {
         fprintf(stderr, "biopp train: %s\n", err.msg);
