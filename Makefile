@@ -14,6 +14,24 @@ NVCC     ?= $(or $(shell command -v nvcc 2>/dev/null),$(CUDA_HOME)/bin/nvcc)
 BUILD    ?= build
 DATA_DIR ?= data
 
+# make test SAN=1: ASan+UBSan (no recovery) build of everything, in its own
+# folder $(BUILD)/san; CPU only. See docs/RELIABILITY.md.
+ifeq ($(SAN),1)
+  override BUILD := $(BUILD)/san
+  CUDA   ?= 0
+  CFLAGS ?= -O1 -g
+  CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  # Reports go to files, so that one from a binary a test expected to fail
+  # is not lost; `test` fails when any exists.
+  SAN_LOG := $(abspath $(BUILD))/sanlog
+  export ASAN_OPTIONS := log_path=$(SAN_LOG)/asan:exitcode=86:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
+  export LSAN_OPTIONS := suppressions=$(abspath tests/san/lsan.supp):print_suppressions=0
+  export UBSAN_OPTIONS := log_path=$(SAN_LOG)/ubsan:print_stacktrace=1:halt_on_error=1
+  SAN_CHECK = @if ls $(SAN_LOG)/* >/dev/null 2>&1; then cat $(SAN_LOG)/*; \
+      echo "SAN=1: sanitizer reports in $(SAN_LOG)" >&2; exit 1; fi; echo "SAN=1: no sanitizer reports"
+  SAN_CLEAN = @rm -rf $(SAN_LOG); mkdir -p $(SAN_LOG)
+endif
+
 ifeq ($(origin CUDA), undefined)
   CUDA := $(shell test -x "$(NVCC)" && echo 1 || echo 0)
 endif
@@ -84,7 +102,9 @@ $(BUILD)/test_gpu: $(GPU_TEST_OBJ) $(OBJ)/libbiopp.a $(MODE_FILE)
 
 # Tests find MNIST in ../shared/data when present (our machines), else in $(DATA_DIR).
 test: $(BUILD)/test_biopp $(BUILD)/biopp
+	$(SAN_CLEAN)
 	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_biopp --jobs 2
+	$(SAN_CHECK)
 
 test-gpu: $(BUILD)/test_gpu $(BUILD)/biopp
 	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_gpu
@@ -106,6 +126,7 @@ check: deps
 	$(MAKE) $(BUILD)/test_gpu $(BUILD)/test_biopp $(BUILD)/biopp
 	BIOPP_BIN=$(BUILD)/biopp $(BUILD)/test_gpu
 	$(MAKE) test
+	$(MAKE) test SAN=1
 
 DATASETS ?= mnist cifar-10 fashion-mnist kmnist
 data:
