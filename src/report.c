@@ -1,6 +1,7 @@
 #include "biopp/report.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,14 @@ static double get_number(const cJSON *o, const char *key, double missing)
     return cJSON_IsNumber(v) ? v->valuedouble : missing;
 }
 
+/* An integer field; missing, fractional or out of int range reads as
+ * `missing` (a double outside int's range cannot be cast: undefined). */
+static int get_int(const cJSON *o, const char *key, int missing)
+{
+    double v = get_number(o, key, NAN);
+    return v >= INT_MIN && v <= INT_MAX && v == (int)v ? (int)v : missing;
+}
+
 static bp_status log_push(bp_run_log *log, const bp_epoch_metrics *m, bp_error *err)
 {
     if (log->n == log->cap) {
@@ -79,7 +88,7 @@ static bp_status load_existing(bp_run_log *log, const char *path, int keep, bp_e
             break;
         }
         bp_epoch_metrics m = {0};
-        m.epoch = (int)get_number(o, "epoch", 0);
+        m.epoch = get_int(o, "epoch", 0);
         m.train_loss = get_number(o, "train_loss", NAN);
         m.feedback_loss = get_number(o, "feedback_loss", NAN);
         m.train_error = get_number(o, "train_error", NAN);
