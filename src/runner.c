@@ -96,8 +96,13 @@ static int resume_epoch(runner *x)
         char path[4096];
         int e = 0;
         bp_error ignore;
-        path_in(path, sizeof path, x, r, "checkpoint.bin");
-        if (!bp_file_exists(path) || bp_checkpoint_peek_epoch(path, &e, &ignore)) e = 0;
+        /* checkpoint.bin is missing when its write failed (disk full) after
+         * the rotation: checkpoint.prev.bin then holds the latest epoch. */
+        const char *names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
+        for (int i = 0; i < 2 && e == 0; i++) {
+            path_in(path, sizeof path, x, r, names[i]);
+            if (!bp_file_exists(path) || bp_checkpoint_peek_epoch(path, &e, &ignore)) e = 0;
+        }
         if (target < 0 || e < target) target = e;
     }
     return target < 0 ? 0 : target;

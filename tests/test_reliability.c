@@ -3,7 +3,13 @@
  * disks, unwritable folders, memory limits and NaN/Inf. */
 #include <criterion/criterion.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +20,7 @@
 
 #include "biopp/fsutil.h"
 #include "biopp/report.h"
+#include "biopp/runner.h"
 #include "biopp/sweep.h"
 #include "helpers.h"
 
@@ -31,8 +38,12 @@ static void setup(void)
     cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp failed");
 }
 
+static char mounted[2][600];
+
 static void teardown(void)
 {
+    for (int i = 0; i < 2; i++)
+        if (mounted[i][0]) umount2(mounted[i], MNT_DETACH);
     chmod(tmpdir, 0700);
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -109,4 +120,196 @@ Test(reliability, metrics_jsonl_huge_epoch_is_not_cast)
     cr_expect_eq(bp_run_log_open(&log, dir, 1, &err), BP_OK, "%s", err.msg);
     cr_expect_eq(log.n, 1);
     bp_run_log_close(&log);
+}
+
+/* ---- writes: read-only folders, full disks, unwritable logs ---- */
+
+/* Makes tmpdir/name a tmpfs of `kib` KiB (read-only when ro); 0 when this
+ * machine does not allow mounts (not root). */
+static int mount_tmpfs(const char *name, int kib, int ro)
+{
+    static int slot;
+    const char *dir = tmp_path("%s", name);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    char opts[64];
+    snprintf(opts, sizeof opts, "size=%dk", kib);
+    if (mount("tmpfs", dir, "tmpfs", ro ? MS_RDONLY : 0, opts) != 0) return 0;
+    snprintf(mounted[slot++ % 2], sizeof mounted[0], "%s", dir);
+    return 1;
+}
+
+/* A folder nobody may write: a read-only tmpfs as root, else mode 0555. */
+static const char *read_only_dir(void)
+{
+    if (geteuid() == 0) {
+        if (!mount_tmpfs("ro", 64, 1)) cr_skip_test("root, but mount is not allowed here");
+    } else {
+        cr_assert_eq(mkdir(tmp_path("ro"), 0555), 0);
+    }
+    return tmp_path("ro");
+}
+
+Test(reliability, writable_dir_check_names_the_folder)
+{
+    const char *ro = read_only_dir();
+    char out[600];
+    snprintf(out, sizeof out, "%s/run", ro);
+    bp_error err = {0};
+    cr_expect_eq(bp_check_writable_dir(ro, &err), BP_ERR_IO);
+    cr_expect(strstr(err.msg, ro) && strstr(err.msg, "not writable"), "%s", err.msg);
+    cr_expect_eq(bp_check_writable_dir(out, &err), BP_ERR_IO);
+    cr_expect(strstr(err.msg, "cannot create directory"), "%s", err.msg);
+    /* A path through a file, and a good folder (made, left empty). */
+    put_file(tmp_path("file"), "x");
+    cr_expect_eq(bp_check_writable_dir(tmp_path("file/run"), &err), BP_ERR_IO);
+    cr_expect(strstr(err.msg, "Not a directory"), "%s", err.msg);
+    cr_expect_eq(bp_check_writable_dir(tmp_path("new/deep"), &err), BP_OK, "%s", err.msg);
+    cr_expect_eq(rmdir(tmp_path("new/deep")), 0, "the probe file must be gone");
+}
+
+static const char *bin(void)
+{
+    const char *b = getenv("BIOPP_BIN");
+    return b && *b ? b : "build/biopp";
+}
+
+/* Runs a shell command; exit status, output (stdout + stderr) in out. */
+static int sh(char *out, size_t n, const char *fmt, ...)
+{
+    char cmd[4096], full[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    cr_assert_not_null(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The output folder is checked before the data set is read: with no data
+ * at all the error is still about the folder. */
+Test(reliability, cli_refuses_unwritable_out_before_loading_data, .timeout = 60)
+{
+    const char *ro = read_only_dir();
+    char out[8192];
+    int rc = sh(out, sizeof out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini --out %s/run",
+                tmp_path("no-data"), bin(), ro);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, ro) && strstr(out, "output folder"), "%s", out);
+    cr_expect(!strstr(out, "make data"), "data was loaded first: %s", out);
+    rc = sh(out, sizeof out, "BIOPP_DATA_DIR=%s %s sweep --config configs/quick/sweep.ini --out %s/sw",
+            tmp_path("no-data"), bin(), ro);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, ro) && strstr(out, "output folder"), "%s", out);
+}
+
+/* ---- a full disk during a checkpoint write ---- */
+
+static bp_dataset synth;
+static int epochs_seen;
+
+static void count_epoch(void *user, int r, const bp_epoch_metrics *m)
+{
+    (void)r, (void)m;
+    epochs_seen++;
+    const char *fill = user;
+    /* After epoch 2's metrics, before its checkpoint: fill the disk to
+     * within a few pages, room for metrics.jsonl but not a checkpoint. */
+    if (fill && m->epoch == 2) {
+        int fd = open(fill, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        cr_assert(fd >= 0);
+        static char page[4096];
+        while (write(fd, page, sizeof page) == (ssize_t)sizeof page) {}
+        cr_assert_eq(errno, ENOSPC);
+        close(fd);
+        struct stat st;
+        cr_assert_eq(stat(fill, &st), 0);
+        cr_assert_eq(truncate(fill, st.st_size - 3 * 4096), 0);
+    }
+}
+
+/* metrics.jsonl without its timing values. */
+static void strip_seconds(char *s)
+{
+    for (char *p; (p = strstr(s, "\"seconds\":"));) {
+        char *end = p + strcspn(p, ",}");
+        memmove(p, end, strlen(end) + 1);
+    }
+}
+
+static bp_status train_run(const char *dir, int epochs, int resume, const char *fill,
+                           bp_error *err)
+{
+    static const int hidden[] = {128};
+    bp_config cfg;
+    th_config(&cfg, BP_RULE_BFA, 1, hidden, 64);
+    cfg.optimizer = BP_OPT_ADAM;
+    cfg.lr = 1e-3;
+    cfg.epochs = epochs;
+    cfg.checkpoint_every = 1;
+    const char *dirs[1] = {dir};
+    bp_runner_opts opts = {.dirs = dirs, .resume = resume, .on_epoch = count_epoch,
+                           .user = (void *)fill};
+    int diverged = 0;
+    epochs_seen = 0;
+    return bp_run_group(&cfg, &cfg.seed, 1, &synth, &opts, &diverged, err);
+}
+
+/* The write of epoch 2's checkpoint hits a full disk: the run stops with an
+ * error naming the file, epoch 1's checkpoint survives, and once space is
+ * free again the run resumes from epoch 1 (not from scratch) to the same
+ * results as a run that never failed. */
+Test(reliability, full_disk_during_checkpoint_keeps_previous_and_resumes, .timeout = 120)
+{
+    if (!mount_tmpfs("disk", 4096, 0)) cr_skip_test("mount not allowed (not root)");
+    th_make_dataset(&synth, 256, 196, 10, 7);
+    const char *run = tmp_path("disk/run"), *fill = tmp_path("disk/filler");
+    char run_c[600], fill_c[600];
+    snprintf(run_c, sizeof run_c, "%s", run);
+    snprintf(fill_c, sizeof fill_c, "%s", fill);
+    bp_error err = {0};
+    cr_assert_eq(train_run(run_c, 3, 0, fill_c, &err), BP_ERR_IO, "%s", err.msg);
+    cr_expect(strstr(err.msg, "checkpoint.bin") && strstr(err.msg, "No space left"), "%s",
+              err.msg);
+    char path[700];
+    snprintf(path, sizeof path, "%s/checkpoint.prev.bin", run_c);
+    int epoch = -1;
+    cr_assert_eq(bp_checkpoint_peek_epoch(path, &epoch, &err), BP_OK, "%s", err.msg);
+    cr_expect_eq(epoch, 1);
+    snprintf(path, sizeof path, "%s/checkpoint.bin.tmp", run_c);
+    cr_expect(!bp_file_exists(path), "the torn temp file must be removed");
+
+    cr_assert_eq(unlink(fill_c), 0);
+    cr_assert_eq(train_run(run_c, 3, 1, NULL, &err), BP_OK, "%s", err.msg);
+    cr_expect_eq(epochs_seen, 2, "resumed from epoch %d, expected 1", 3 - epochs_seen);
+    cr_assert_eq(train_run(tmp_path("clean"), 3, 0, NULL, &err), BP_OK, "%s", err.msg);
+    char a[700], b[700], *ta, *tb;
+    snprintf(a, sizeof a, "%s/metrics.jsonl", run_c);
+    snprintf(b, sizeof b, "%s/metrics.jsonl", tmp_path("clean"));
+    cr_assert_eq(bp_read_text(a, &ta, NULL, &err), BP_OK);
+    cr_assert_eq(bp_read_text(b, &tb, NULL, &err), BP_OK);
+    strip_seconds(ta);
+    strip_seconds(tb);
+    cr_expect_str_eq(ta, tb);
+    free(ta), free(tb);
+    bp_dataset_free(&synth);
+}
+
+/* The run's log (metrics.jsonl) cannot be replaced: the error names it. */
+Test(reliability, unwritable_metrics_log_names_the_file, .timeout = 60)
+{
+    th_make_dataset(&synth, 256, 196, 10, 7);
+    const char *run = tmp_path("run");
+    char run_c[600];
+    snprintf(run_c, sizeof run_c, "%s", run);
+    bp_error err = {0};
+    cr_assert_eq(bp_mkdir_p(tmp_path("run/metrics.jsonl"), &err), BP_OK);
+    cr_expect_eq(train_run(run_c, 1, 0, NULL, &err), BP_ERR_IO);
+    cr_expect(strstr(err.msg, "metrics.jsonl") && strstr(err.msg, "cannot write"), "%s",
+              err.msg);
+    bp_dataset_free(&synth);
 }

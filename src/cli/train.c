@@ -129,6 +129,7 @@ int cmd_train(int argc, char **argv)
         if (bp_config_override(&cfg, sets[i], &err)) goto config_error;
     if (bp_config_validate(&cfg, &err)) goto config_error;
     if (out && check_out_dir(out, &cfg, resume)) return 1;
+    if (out && bp_check_writable_dir(out, &err)) goto config_error; /* before loading data */
 
     bp_dataset ds;
     memset(&ds, 0, sizeof ds);
