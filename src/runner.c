@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "biopp/fsutil.h"
+#include "biopp/memory.h"
 #include "biopp/report.h"
 
 volatile sig_atomic_t bp_stop_requested = 0;
@@ -214,6 +215,8 @@ bp_status bp_run_group(const bp_config *cfg, const uint64_t *seeds, int R,
     bp_backend *be = NULL;
     int start = 0;
     bp_status rc = bp_backend_create(cfg, &be, err);
+    if (!rc) rc = bp_memory_check(cfg, R, ds, be, err); /* refuse before allocating */
+    if (!rc && opts->dirs) rc = bp_disk_check(cfg, R, ds, opts->dirs, err);
     if (!rc) rc = bp_group_create(cfg, seeds, R, ds, be, &x->g, err);
     if (!rc && opts->dirs && opts->resume) rc = try_resume(x, &start, err);
     if (!rc && opts->dirs) rc = open_run_files(x, start, err);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "biopp/fsutil.h"
+#include "biopp/memory.h"
 #include "biopp/report.h"
 #include "biopp/runner.h"
 #include "biopp/sweep.h"
@@ -311,5 +312,124 @@ Test(reliability, unwritable_metrics_log_names_the_file, .timeout = 60)
     cr_expect_eq(train_run(run_c, 1, 0, NULL, &err), BP_ERR_IO);
     cr_expect(strstr(err.msg, "metrics.jsonl") && strstr(err.msg, "cannot write"), "%s",
               err.msg);
+    bp_dataset_free(&synth);
+}
+
+/* ---- memory estimates ---- */
+
+/* Counts what the CPU backend is asked to allocate. */
+static size_t allocated;
+static void *(*real_alloc)(bp_backend *, size_t);
+static void *counting_alloc(bp_backend *be, size_t bytes)
+{
+    allocated += bytes;
+    return real_alloc(be, bytes);
+}
+
+/* The estimate of backend memory matches what a group really allocates,
+ * for every rule, SGD with momentum and Adam, groups of 1 and 3. */
+Test(reliability, memory_estimate_matches_allocations, .timeout = 60)
+{
+    th_make_dataset(&synth, 300, 50, 10, 3);
+    static const int hidden[] = {40, 24};
+    for (int rule = BP_RULE_BP; rule <= BP_RULE_BDFA; rule++) {
+        for (int opt = 0; opt < 2; opt++) {
+            for (int R = 1; R <= 3; R += 2) {
+                bp_config cfg;
+                th_config(&cfg, rule, 2, hidden, 200);
+                cfg.batch = 32;
+                cfg.eval_batch = 50;
+                cfg.optimizer = opt ? BP_OPT_ADAM : BP_OPT_SGD;
+                cfg.momentum = opt ? 0.0 : 0.9;
+                uint64_t seeds[3] = {1, 2, 3};
+                bp_error err = {0};
+                bp_backend *be;
+                cr_assert_eq(bp_backend_cpu_create(1, &be, &err), BP_OK, "%s", err.msg);
+                bp_backend_ops ops = *be->ops;
+                real_alloc = ops.alloc;
+                ops.alloc = counting_alloc;
+                const bp_backend_ops *saved = be->ops;
+                be->ops = &ops;
+                allocated = 0;
+                bp_group *g;
+                cr_assert_eq(bp_group_create(&cfg, seeds, R, &synth, be, &g, &err), BP_OK, "%s",
+                             err.msg);
+                bp_mem_estimate e;
+                cr_assert_eq(bp_memory_estimate(&cfg, R, &synth, &e, &err), BP_OK, "%s", err.msg);
+                /* Zero-size buffers are allocated as 1 float: a few bytes of slack. */
+                cr_expect(e.backend <= allocated + 64 && allocated <= e.backend + 64,
+                          "%s opt %d R %d: estimate %zu bytes, allocated %zu", bp_rule_name(rule),
+                          opt, R, e.backend, allocated);
+                bp_group_destroy(g);
+                be->ops = saved;
+                bp_backend_destroy(be);
+            }
+        }
+    }
+    bp_dataset_free(&synth);
+}
+
+/* The checkpoint size in the estimate is the file's size (within the
+ * header allowance). */
+Test(reliability, memory_estimate_checkpoint_size, .timeout = 60)
+{
+    th_make_dataset(&synth, 256, 196, 10, 7);
+    bp_error err = {0};
+    cr_assert_eq(train_run(tmp_path("run"), 1, 0, NULL, &err), BP_OK, "%s", err.msg);
+    struct stat st;
+    cr_assert_eq(stat(tmp_path("run/checkpoint.bin"), &st), 0);
+    static const int hidden[] = {128};
+    bp_config cfg;
+    th_config(&cfg, BP_RULE_BFA, 1, hidden, 64);
+    cfg.optimizer = BP_OPT_ADAM;
+    bp_mem_estimate e;
+    cr_assert_eq(bp_memory_estimate(&cfg, 1, &synth, &e, &err), BP_OK);
+    cr_expect((size_t)st.st_size <= e.checkpoint && e.checkpoint <= (size_t)st.st_size + 4096,
+              "file %lld bytes, estimate %zu", (long long)st.st_size, e.checkpoint);
+    bp_dataset_free(&synth);
+}
+
+/* A group larger than the memory available is refused before anything is
+ * allocated, with the estimate, the limit and what to change. */
+Test(reliability, group_over_memory_limit_is_refused, .timeout = 60)
+{
+    th_make_dataset(&synth, 256, 196, 10, 7);
+    setenv("BIOPP_HOST_MEMORY_MB", "40", 1);
+    cr_expect_eq(bp_host_memory_available(), (size_t)40 << 20);
+    static const int hidden[] = {4096, 4096};
+    bp_config cfg;
+    th_config(&cfg, BP_RULE_BP, 2, hidden, 64);
+    cfg.optimizer = BP_OPT_ADAM;
+    bp_runner_opts opts = {0};
+    int diverged[2];
+    uint64_t seeds[2] = {1, 2};
+    bp_error err = {0};
+    cr_expect_eq(bp_run_group(&cfg, seeds, 2, &synth, &opts, diverged, &err), BP_ERR_NOMEM);
+    cr_expect(strstr(err.msg, "2 runs of this config need about") &&
+                  strstr(err.msg, "only 40 MiB are available") && strstr(err.msg, "weights 134.") &&
+                  strstr(err.msg, "fewer seeds"),
+              "%s", err.msg);
+    /* A small one passes the same limit. */
+    static const int small[] = {32};
+    th_config(&cfg, BP_RULE_BP, 1, small, 64);
+    cr_expect_eq(bp_run_group(&cfg, seeds, 1, &synth, &opts, diverged, &err), BP_OK, "%s", err.msg);
+    unsetenv("BIOPP_HOST_MEMORY_MB");
+    bp_dataset_free(&synth);
+}
+
+/* A file system too small for the checkpoints refuses the run before the
+ * first epoch, naming the folder and both sizes. */
+Test(reliability, too_little_disk_is_refused_before_training, .timeout = 60)
+{
+    if (!mount_tmpfs("small", 1024, 0)) cr_skip_test("mount not allowed (not root)");
+    th_make_dataset(&synth, 256, 196, 10, 7);
+    char run[600];
+    snprintf(run, sizeof run, "%s", tmp_path("small/run"));
+    bp_error err = {0};
+    cr_expect_eq(train_run(run, 2, 0, NULL, &err), BP_ERR_IO);
+    cr_expect(strstr(err.msg, run) && strstr(err.msg, "not enough disk space") &&
+                  strstr(err.msg, "MiB are free"),
+              "%s", err.msg);
+    cr_expect_eq(epochs_seen, 0, "trained %d epochs first", epochs_seen);
     bp_dataset_free(&synth);
 }
