@@ -146,6 +146,12 @@ clean:
 help:
 	@sed -n '1,12p' Makefile
 
+# ---- make check-valgrind: short train and sweep under memcheck ------------
+.PHONY: check-valgrind
+check-valgrind:
+	$(MAKE) CUDA=0 SAN=0 BUILD=$(BUILD)/valgrind $(BUILD)/valgrind/biopp
+	sh scripts/valgrind-check.sh $(BUILD)/valgrind/biopp
+
 # ---- Fuzzing (tests/fuzz/README.md) ----------------------------------------
 # libFuzzer targets built with clang, ASan and UBSan, over the CPU library
 # (own objects in $(BUILD)/fuzz). `make fuzz FUZZ_SECONDS=N` runs each target
