@@ -189,6 +189,8 @@ bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t se
     add_number(o, "feedback_loss", last ? last->feedback_loss : NAN);
     add_number(o, "seconds", bp_run_log_seconds(log));
     cJSON_AddBoolToObject(o, "diverged", diverged);
+    if (diverged && last && last->nonfinite[0])
+        cJSON_AddStringToObject(o, "nonfinite", last->nonfinite);
     cJSON_AddStringToObject(o, "device", bp_device_name(cfg->device));
     char *s = cJSON_Print(o);
     cJSON_Delete(o);

@@ -12,6 +12,7 @@
 
 #include "biopp/fsutil.h"
 #include "biopp/memory.h"
+#include "biopp/nonfinite.h"
 #include "biopp/report.h"
 
 volatile sig_atomic_t bp_stop_requested = 0;
@@ -39,6 +40,7 @@ void bp_install_stop_handlers(void)
 typedef struct {
     const bp_config *cfg;
     const bp_runner_opts *o;
+    const bp_dataset *ds;
     bp_group *g;
     int R;
     bp_run_log logs[BP_MAX_SEEDS];
@@ -152,14 +154,35 @@ static bp_status finish_run(runner *x, int r, int diverged, bp_error *err)
     return bp_write_final_json(x->o->dirs[r], &one, one.seed, &x->logs[r], diverged, err);
 }
 
+/* A run diverged this epoch: trace where its first NaN/Inf appeared
+ * (include/biopp/nonfinite.h) into m->nonfinite. A failure to trace is
+ * reported there too; it does not stop the group. */
+static void locate_nonfinite(runner *x, int r, bp_epoch_metrics *m)
+{
+    char ck[4096];
+    const char *path = NULL;
+    if (x->o->dirs) {
+        path_in(ck, sizeof ck, x, r, "checkpoint.bin");
+        if (!bp_file_exists(ck)) path_in(ck, sizeof ck, x, r, "checkpoint.prev.bin");
+        path = bp_file_exists(ck) ? ck : NULL;
+    }
+    bp_error err = {0};
+    if (bp_locate_nonfinite(x->cfg, bp_group_net(x->g)->seeds[r], x->ds, bp_group_backend(x->g),
+                            path, m->epoch, bp_group_first_nonfinite_step(x->g, r), m->nonfinite,
+                            sizeof m->nonfinite, &err))
+        snprintf(m->nonfinite, sizeof m->nonfinite, "epoch %d: not traced (%.240s)", m->epoch,
+                 err.msg);
+}
+
 /* After an epoch: log each live run, checkpoint when due, retire runs that
  * diverged. */
-static bp_status record_epoch(runner *x, const bp_epoch_metrics *m, int checkpoint,
+static bp_status record_epoch(runner *x, bp_epoch_metrics *m, int checkpoint,
                               int *live, bp_error *err)
 {
     *live = 0;
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
+        if (m[r].diverged) locate_nonfinite(x, r, &m[r]);
         if (x->o->on_epoch) x->o->on_epoch(x->o->user, r, &m[r]);
         if (!x->o->dirs) {
             x->done[r] = m[r].diverged;
@@ -211,6 +234,7 @@ bp_status bp_run_group(const bp_config *cfg, const uint64_t *seeds, int R,
     if (!x) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
     x->cfg = cfg;
     x->o = opts;
+    x->ds = ds;
     x->R = R;
     bp_backend *be = NULL;
     int start = 0;

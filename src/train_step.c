@@ -7,16 +7,35 @@
 
 bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics)
 {
+    return bp_train_step_checked(net, be, metrics, NULL, NULL);
+}
+
+/* check(user, phase) after each phase; a non-zero return stops the step
+ * there (BP_ERR_DIVERGED). Only the divergence replay passes a check. */
+#define CHECK(phase)                                                          \
+    do {                                                                      \
+        if (check && check(user, phase, metrics)) return BP_ERR_DIVERGED;              \
+    } while (0)
+
+bp_status bp_train_step_checked(bp_net *net, bp_backend *be, float *metrics,
+                                bp_step_check_fn check, void *user)
+{
     int rows = net->B;
     float scale = bp_grad_scale(net, rows);
     BP_TRY(bp_forward(net, be, rows));
+    CHECK(BP_PHASE_FORWARD);
     BP_TRY(bp_forward_phase(net, be, rows, metrics, scale));
+    CHECK(BP_PHASE_FORWARD_LEARNING);
     /* Callers that did not prepare Adam's factors (bench, tests) get one
      * step's worth here; the epoch loop prepares a whole epoch up front. */
     if (net->step - net->hyper_base >= net->hyper_count) BP_TRY(bp_optim_prepare(net, be, 1));
     net->step++;
     BP_TRY(bp_optim_step(net, be, &net->fwd, 0));
+    CHECK(BP_PHASE_FORWARD_UPDATE);
     if (!net->rule->backward_phase) return BP_OK;
     BP_TRY(net->rule->backward_phase(net, be, rows, metrics, scale));
-    return bp_optim_step(net, be, &net->fb, 1);
+    CHECK(BP_PHASE_BACKWARD_LEARNING);
+    BP_TRY(bp_optim_step(net, be, &net->fb, 1));
+    CHECK(BP_PHASE_BACKWARD_UPDATE);
+    return BP_OK;
 }

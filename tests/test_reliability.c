@@ -433,3 +433,94 @@ Test(reliability, too_little_disk_is_refused_before_training, .timeout = 60)
     cr_expect_eq(epochs_seen, 0, "trained %d epochs first", epochs_seen);
     bp_dataset_free(&synth);
 }
+
+/* ---- NaN / Inf ---- */
+
+static char last_nonfinite[320];
+static void keep_nonfinite(void *user, int r, const bp_epoch_metrics *m)
+{
+    (void)user, (void)r;
+    epochs_seen++;
+    if (m->diverged) snprintf(last_nonfinite, sizeof last_nonfinite, "%s", m->nonfinite);
+}
+
+static bp_status run_lr(const bp_config *cfg, const char *dir, int resume, bp_error *err)
+{
+    const char *dirs[1] = {dir};
+    bp_runner_opts opts = {.dirs = dir ? dirs : NULL, .resume = resume, .on_epoch = keep_nonfinite};
+    int diverged = 0;
+    last_nonfinite[0] = '\0';
+    epochs_seen = 0;
+    bp_status rc = bp_run_group(cfg, &cfg->seed, 1, &synth, &opts, &diverged, err);
+    cr_expect_eq(diverged, last_nonfinite[0] != '\0');
+    return rc;
+}
+
+/* A huge forward lr: W explodes in step 1's update, so step 2's forward
+ * pass is the first to overflow; the report names that step and tensor. */
+Test(reliability, nonfinite_loss_names_step_layer_tensor, .timeout = 60)
+{
+    th_make_dataset(&synth, 256, 64, 10, 11);
+    static const int hidden[] = {32};
+    bp_config cfg;
+    th_config(&cfg, BP_RULE_BP, 1, hidden, 256);
+    cfg.batch = 32;
+    cfg.activation = BP_ACT_RELU;
+    cfg.lr = 1e30;
+    cfg.epochs = 2;
+    bp_error err = {0};
+    cr_assert_eq(run_lr(&cfg, NULL, 0, &err), BP_OK, "%s", err.msg);
+    cr_expect(strstr(last_nonfinite, "step 2 (epoch 1, batch 2 of 8), forward pass: ") &&
+                  strstr(last_nonfinite, "layer "),
+              "%s", last_nonfinite);
+}
+
+/* BFA with a huge feedback lr only: the forward pass stays finite and the
+ * first NaN/Inf is in the backward learning phase (feedback weights). */
+Test(reliability, nonfinite_in_feedback_weights_is_traced_there, .timeout = 60)
+{
+    th_make_dataset(&synth, 256, 64, 10, 11);
+    static const int hidden[] = {32};
+    bp_config cfg;
+    th_config(&cfg, BP_RULE_BFA, 1, hidden, 256);
+    cfg.batch = 32;
+    cfg.lr = 1e-3;
+    cfg.feedback_lr = 1e35;
+    cfg.epochs = 2;
+    bp_error err = {0};
+    cr_assert_eq(run_lr(&cfg, NULL, 0, &err), BP_OK, "%s", err.msg);
+    cr_expect(strstr(last_nonfinite, "(epoch 1, batch ") &&
+                  (strstr(last_nonfinite, "backward learning phase") ||
+                   strstr(last_nonfinite, "update of the feedback weights")),
+              "%s", last_nonfinite);
+}
+
+/* Diverging in epoch 3 of a run with checkpoints: the replay starts from
+ * epoch 2's checkpoint, and final.json records where. */
+Test(reliability, nonfinite_replays_from_the_checkpoint, .timeout = 60)
+{
+    th_make_dataset(&synth, 256, 64, 10, 11);
+    static const int hidden[] = {32};
+    bp_config cfg;
+    th_config(&cfg, BP_RULE_BP, 1, hidden, 256);
+    cfg.batch = 32;
+    cfg.activation = BP_ACT_RELU;
+    cfg.lr = 1e-3;
+    cfg.epochs = 2;
+    cfg.checkpoint_every = 1;
+    const char *dir = tmp_path("run");
+    char d[600];
+    snprintf(d, sizeof d, "%s", dir);
+    bp_error err = {0};
+    cr_assert_eq(run_lr(&cfg, d, 0, &err), BP_OK, "%s", err.msg);
+    cfg.epochs = 3;
+    cfg.lr = 1e30; /* the library does not refuse a changed config (the CLI does) */
+    cr_assert_eq(run_lr(&cfg, d, 1, &err), BP_OK, "%s", err.msg);
+    cr_expect_eq(epochs_seen, 1);
+    cr_expect(strstr(last_nonfinite, "step 18 (epoch 3, batch 2 of 8), forward pass: "), "%s",
+              last_nonfinite);
+    char *fin;
+    cr_assert_eq(bp_read_text(tmp_path("run/final.json"), &fin, NULL, &err), BP_OK);
+    cr_expect(strstr(fin, "\"nonfinite\":\t\"step 18 (epoch 3"), "%s", fin);
+    free(fin);
+}

@@ -7,6 +7,7 @@
 
 #include "biopp/data.h"
 #include "biopp/net.h"
+#include "biopp/step.h"
 
 typedef struct {
     int epoch;            /* 1-based */
@@ -19,6 +20,7 @@ typedef struct {
     double test_loss;
     double seconds;       /* wall time of this epoch (training + evaluation) */
     int diverged;         /* a loss became NaN/Inf (this epoch or earlier) */
+    char nonfinite[320];  /* the epoch it diverged: where the first NaN/Inf appeared, or "" */
 } bp_epoch_metrics;
 
 typedef struct bp_group bp_group;
@@ -44,6 +46,17 @@ void bp_group_set_epoch(bp_group *g, int epoch);
 int bp_group_steps_per_epoch(const bp_group *g);
 int bp_group_valid_size(const bp_group *g);
 bp_backend *bp_group_backend(bp_group *g);
+
+/* The first step of the last epoch whose metrics (loss, feedback loss) are
+ * NaN/Inf for run r, or -1. */
+int bp_group_first_nonfinite_step(const bp_group *g, int r);
+
+/* Trains the next epoch's steps 0..to_step one at a time (not recorded),
+ * calling check after every phase of steps >= from_step; stops at the first
+ * step where check returns non-zero (*stopped, else -1). For locating a
+ * divergence (src/nonfinite.c); the group's epoch count is not advanced. */
+bp_status bp_group_replay_epoch(bp_group *g, int from_step, int to_step, bp_step_check_fn check,
+                                void *user, int *stopped, bp_error *err);
 
 /* Checkpoints of one run r: every weight, the optimizer state, the epoch
  * and step counts; versioned, CRC-checked, written atomically (temp file +

@@ -71,6 +71,7 @@ typedef struct {
     bp_progress bar;
     int epochs;
     int seen;          /* epochs trained by this process */
+    char nonfinite[320]; /* where the run diverged (bp_epoch_metrics.nonfinite) */
     double seconds;    /* and their total time, for the run's ETA */
 } train_ui;
 
@@ -80,6 +81,8 @@ static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
     progress_clear(&ui->bar);
     print_epoch("train", ui->epochs, m);
     ui->seen++;
+    if (m->diverged && m->nonfinite[0])
+        snprintf(ui->nonfinite, sizeof ui->nonfinite, "%s", m->nonfinite);
     ui->seconds += m->seconds;
     int left = ui->epochs - m->epoch;
     if (left > 0 && !m->diverged)
@@ -171,6 +174,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr,
                 "biopp train: the loss became NaN/Inf: the run diverged (try a smaller lr)%s%s\n",
                 out ? "; recorded in " : "", out ? out : "");
+        if (ui.nonfinite[0]) fprintf(stderr, "biopp train: first NaN/Inf: %s\n", ui.nonfinite);
         return 3;
     }
     if (out) fprintf(stderr, "biopp train: results in %s/final.json\n", out);
