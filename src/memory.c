@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -105,6 +106,21 @@ size_t bp_host_memory_available(void)
     size_t max = read_size_file("/sys/fs/cgroup/memory.max");
     size_t cur = read_size_file("/sys/fs/cgroup/memory.current");
     if (max && max > cur && (!avail || max - cur < avail)) avail = max - cur;
+    /* ulimit -v: what is left of the address space. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        size_t vm = 0;
+        FILE *st = fopen("/proc/self/status", "r");
+        if (st) {
+            char line[256];
+            unsigned long long kb;
+            while (fgets(line, sizeof line, st))
+                if (sscanf(line, "VmSize: %llu kB", &kb) == 1) vm = (size_t)kb * 1024;
+            fclose(st);
+        }
+        size_t left = (size_t)rl.rlim_cur > vm ? (size_t)rl.rlim_cur - vm : 1;
+        if (!avail || left < avail) avail = left;
+    }
     const char *cap = getenv("BIOPP_HOST_MEMORY_MB");
     if (cap && *cap) {
         size_t c = (size_t)strtoull(cap, NULL, 10) << 20;
@@ -141,19 +157,19 @@ bp_status bp_memory_check(const bp_config *cfg, int R, const bp_dataset *ds, bp_
     if (host_avail && host_need > host_avail) {
         describe(what, sizeof what, &e, host_need, 1);
         return bp_fail(err, BP_ERR_NOMEM,
-                       "memory: %d run%s of this config need %s of host memory, but only "
-                       "%.0f MiB are available (MemAvailable, cgroup limit or "
+                       "memory: %d run%s of this config need%s %s of host memory, but only "
+                       "%.0f MiB are available (MemAvailable, cgroup limit, ulimit -v or "
                        "$BIOPP_HOST_MEMORY_MB); %s",
-                       R, R == 1 ? "" : "s", what, host_avail / MIB, advice);
+                       R, R == 1 ? "" : "s", R == 1 ? "s" : "", what, host_avail / MIB, advice);
     }
     size_t used = 0, total = 0;
     if (!on_host && be->ops->memory && be->ops->memory(be, &used, &total) == BP_OK &&
         total > used && e.backend > total - used) {
         describe(what, sizeof what, &e, e.backend, 0);
         return bp_fail(err, BP_ERR_NOMEM,
-                       "memory: %d run%s of this config need %s of %s memory, but only %.0f "
+                       "memory: %d run%s of this config need%s %s of %s memory, but only %.0f "
                        "MiB of %.0f MiB are free; %s",
-                       R, R == 1 ? "" : "s", what, be->ops->name, (total - used) / MIB,
+                       R, R == 1 ? "" : "s", R == 1 ? "s" : "", what, be->ops->name, (total - used) / MIB,
                        total / MIB, advice);
     }
     return BP_OK;
@@ -202,9 +218,9 @@ bp_status bp_disk_check(const bp_config *cfg, int R, const bp_dataset *ds,
     if (free_bytes(dirs[0], &have) != 0) return BP_OK; /* unknown: the writes will tell */
     if (need > have)
         return bp_fail(err, BP_ERR_IO,
-                       "%s: not enough disk space: %d run%s need about %.1f MiB for checkpoints "
+                       "%s: not enough disk space: %d run%s need%s about %.1f MiB for checkpoints "
                        "(two of %.1f MiB per run) and logs, %.1f MiB are free; free some space "
                        "or choose another --out",
-                       dirs[0], R, R == 1 ? "" : "s", need / MIB, e.checkpoint / MIB, have / MIB);
+                       dirs[0], R, R == 1 ? "" : "s", R == 1 ? "s" : "", need / MIB, e.checkpoint / MIB, have / MIB);
     return BP_OK;
 }

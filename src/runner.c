@@ -124,6 +124,9 @@ static bp_status try_resume(runner *x, int *start, bp_error *err)
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
         bp_status rc = bp_checkpoint_load(x->g, r, paths[r], err);
+        if (rc == BP_ERR_FORMAT && strstr(paths[r], "checkpoint.bin"))
+            return bp_fail_context(err, "resuming run %d (delete the file to resume from "
+                                        "checkpoint.prev.bin)", r);
         if (rc) return bp_fail_context(err, "resuming run %d", r);
     }
     *start = epoch;

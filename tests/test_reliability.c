@@ -300,6 +300,33 @@ Test(reliability, full_disk_during_checkpoint_keeps_previous_and_resumes, .timeo
     bp_dataset_free(&synth);
 }
 
+/* A corrupt latest checkpoint is refused with the file named and the way
+ * out; once it is deleted the run resumes from checkpoint.prev.bin. */
+Test(reliability, corrupt_checkpoint_is_refused_then_prev_resumes, .timeout = 120)
+{
+    th_make_dataset(&synth, 256, 196, 10, 7);
+    char run[600], ck[700];
+    snprintf(run, sizeof run, "%s", tmp_path("run"));
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", run);
+    bp_error err = {0};
+    cr_assert_eq(train_run(run, 2, 0, NULL, &err), BP_OK, "%s", err.msg);
+    FILE *f = fopen(ck, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, 300, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 300, SEEK_SET);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+    cr_expect_eq(train_run(run, 3, 1, NULL, &err), BP_ERR_FORMAT);
+    cr_expect(strstr(err.msg, ck) && strstr(err.msg, "checksum mismatch") &&
+                  strstr(err.msg, "delete the file to resume from checkpoint.prev.bin"),
+              "%s", err.msg);
+    cr_assert_eq(unlink(ck), 0);
+    cr_assert_eq(train_run(run, 3, 1, NULL, &err), BP_OK, "%s", err.msg);
+    cr_expect_eq(epochs_seen, 2, "resumed from epoch %d, expected 1", 3 - epochs_seen);
+    bp_dataset_free(&synth);
+}
+
 /* The run's log (metrics.jsonl) cannot be replaced: the error names it. */
 Test(reliability, unwritable_metrics_log_names_the_file, .timeout = 60)
 {

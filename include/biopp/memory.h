@@ -30,7 +30,8 @@ bp_status bp_memory_estimate(const bp_config *cfg, int R, const bp_dataset *ds,
                              bp_mem_estimate *e, bp_error *err);
 
 /* Host memory available to this process: MemAvailable, lowered by a cgroup
- * memory limit, and by $BIOPP_HOST_MEMORY_MB when set (a cap for shared
+ * memory limit, by what ulimit -v leaves of the address space, and by
+ * $BIOPP_HOST_MEMORY_MB when set (a cap for shared
  * machines). 0 when unknown. */
 size_t bp_host_memory_available(void);
 
