@@ -11,6 +11,7 @@
  * Written to PATH.tmp, fsync'd and renamed, so a crash leaves either the
  * old file or the new one, never a torn one. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,9 @@ static bp_status check_header(ck_buf *b, const bp_net *net, int r, const char *p
     if (get(b, &total, 4) || get(b, &seed, 8) || get(b, epoch, 8) || get(b, step, 8) ||
         (version >= 2 && get(b, pos, 8)))
         return bp_fail(err, BP_ERR_FORMAT, "%s: truncated header", path);
+    if (*epoch < 0 || *epoch > INT_MAX || *step < 0)
+        return bp_fail(err, BP_ERR_FORMAT, "%s: bad header (epoch %lld, step %lld)", path,
+                       (long long)*epoch, (long long)*step);
     if (seed != net->seeds[r])
         return bp_fail(err, BP_ERR_FORMAT, "%s: checkpoint of seed %llu, expected seed %llu",
                        path, (unsigned long long)seed, (unsigned long long)net->seeds[r]);
@@ -301,6 +305,11 @@ bp_status bp_checkpoint_peek(const char *path, int *epoch, int *pos, bp_error *e
     int64_t e, p = 0;
     memcpy(&e, h + 24, 8);
     if (version >= 2) memcpy(&p, h + CK_HEADER_V1, 8);
+    if (e < 0 || e > INT_MAX)
+        return bp_fail(err, BP_ERR_FORMAT, "%s: bad epoch %lld in the header", path, (long long)e);
+    if (p < 0 || p > INT_MAX)
+        return bp_fail(err, BP_ERR_FORMAT, "%s: bad step within the epoch %lld in the header", path,
+                       (long long)p);
     *epoch = (int)e;
     if (pos) *pos = (int)p;
     return BP_OK;

@@ -108,3 +108,24 @@ void bp_unlock(int fd)
 {
     if (fd >= 0) close(fd); /* closing the only descriptor releases the flock */
 }
+
+bp_status bp_check_writable_dir(const char *dir, bp_error *err)
+{
+    bp_status rc = bp_mkdir_p(dir, err);
+    if (rc) return bp_fail_context(err, "output folder");
+    char probe[4096];
+    if (snprintf(probe, sizeof probe, "%s/.biopp-write-check-XXXXXX", dir) >= (int)sizeof probe)
+        return bp_fail(err, BP_ERR_IO, "%s: path too long", dir);
+    int fd = mkstemp(probe);
+    if (fd < 0)
+        return bp_fail(err, BP_ERR_IO, "%s: output folder is not writable: %s", dir,
+                       strerror(errno));
+    int ok = write(fd, "x", 1) == 1 && fsync(fd) == 0;
+    int e = errno;
+    ok = close(fd) == 0 && ok;
+    unlink(probe);
+    if (!ok)
+        return bp_fail(err, BP_ERR_IO, "%s: cannot write to the output folder: %s", dir,
+                       strerror(e));
+    return BP_OK;
+}

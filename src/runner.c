@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "biopp/fsutil.h"
+#include "biopp/memory.h"
+#include "biopp/nonfinite.h"
 #include "biopp/report.h"
 
 volatile sig_atomic_t bp_stop_requested = 0;
@@ -41,6 +43,7 @@ void bp_install_stop_handlers(void)
 typedef struct {
     const bp_config *cfg;
     const bp_runner_opts *o;
+    const bp_dataset *ds;
     bp_group *g;
     int R;
     bp_run_log logs[BP_MAX_SEEDS];
@@ -104,8 +107,14 @@ static long long resume_point(runner *x)
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
         char path[4096];
-        path_in(path, sizeof path, x, r, "checkpoint.bin");
-        long long p = checkpoint_point(x, path);
+        /* checkpoint.bin is missing when its write failed (disk full) after
+         * the rotation: checkpoint.prev.bin then holds the latest point. */
+        const char *names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
+        long long p = -1;
+        for (int i = 0; i < 2 && p < 0; i++) {
+            path_in(path, sizeof path, x, r, names[i]);
+            p = checkpoint_point(x, path);
+        }
         if (p < 0) p = 0;
         if (target < 0 || p < target) target = p;
     }
@@ -127,6 +136,9 @@ static bp_status try_resume(runner *x, int *start, bp_error *err)
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
         bp_status rc = bp_checkpoint_load(x->g, r, paths[r], err);
+        if (rc == BP_ERR_FORMAT && strstr(paths[r], "checkpoint.bin"))
+            return bp_fail_context(err, "resuming run %d (delete the file to resume from "
+                                        "checkpoint.prev.bin)", r);
         if (rc) return bp_fail_context(err, "resuming run %d", r);
     }
     *start = bp_group_epoch(x->g);
@@ -182,14 +194,35 @@ static bp_status log_align_points(runner *x, int r, int epoch, bp_error *err)
     return rc;
 }
 
+/* A run diverged this epoch: trace where its first NaN/Inf appeared
+ * (include/biopp/nonfinite.h) into m->nonfinite. A failure to trace is
+ * reported there too; it does not stop the group. */
+static void locate_nonfinite(runner *x, int r, bp_epoch_metrics *m)
+{
+    char ck[4096];
+    const char *path = NULL;
+    if (x->o->dirs) {
+        path_in(ck, sizeof ck, x, r, "checkpoint.bin");
+        if (!bp_file_exists(ck)) path_in(ck, sizeof ck, x, r, "checkpoint.prev.bin");
+        path = bp_file_exists(ck) ? ck : NULL;
+    }
+    bp_error err = {0};
+    if (bp_locate_nonfinite(x->cfg, bp_group_net(x->g)->seeds[r], x->ds, bp_group_backend(x->g),
+                            path, m->epoch, bp_group_first_nonfinite_step(x->g, r), m->nonfinite,
+                            sizeof m->nonfinite, &err))
+        snprintf(m->nonfinite, sizeof m->nonfinite, "epoch %d: not traced (%.240s)", m->epoch,
+                 err.msg);
+}
+
 /* After an epoch: log each live run, checkpoint when due, retire runs that
  * diverged. */
-static bp_status record_epoch(runner *x, const bp_epoch_metrics *m, int checkpoint,
+static bp_status record_epoch(runner *x, bp_epoch_metrics *m, int checkpoint,
                               int *live, bp_error *err)
 {
     *live = 0;
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
+        if (m[r].diverged) locate_nonfinite(x, r, &m[r]);
         if (x->o->on_epoch) x->o->on_epoch(x->o->user, r, &m[r]);
         if (!x->o->dirs) {
             x->done[r] = m[r].diverged;
@@ -253,10 +286,13 @@ bp_status bp_run_group(const bp_config *cfg, const uint64_t *seeds, int R,
     if (!x) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
     x->cfg = cfg;
     x->o = opts;
+    x->ds = ds;
     x->R = R;
     bp_backend *be = NULL;
     int start = 0;
     bp_status rc = bp_backend_create(cfg, &be, err);
+    if (!rc) rc = bp_memory_check(cfg, R, ds, be, err); /* refuse before allocating */
+    if (!rc && opts->dirs) rc = bp_disk_check(cfg, R, ds, opts->dirs, err);
     if (!rc) rc = bp_group_create(cfg, seeds, R, ds, be, &x->g, err);
     if (!rc) bp_group_set_stop(x->g, opts->stop);
     if (!rc && opts->dirs && opts->resume) rc = try_resume(x, &start, err);

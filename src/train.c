@@ -356,3 +356,39 @@ int bp_group_align_points(const bp_group *g, int r, bp_align_point *out, int max
                           first + (long long)m * net->cfg.align_every, &out[m]);
     return n;
 }
+
+int bp_group_first_nonfinite_step(const bp_group *g, int r)
+{
+    const bp_net *net = g->net;
+    for (int s = 0; s < g->steps; s++) {
+        const float *m = net->host_metrics + (size_t)s * net->metric_slots * net->R;
+        for (int k = 0; k < net->metric_slots; k++)
+            if (!isfinite(m[(size_t)k * net->R + r])) return s;
+    }
+    return -1;
+}
+
+bp_status bp_group_replay_epoch(bp_group *g, int from_step, int to_step, bp_step_check_fn check,
+                                void *user, int *stopped, bp_error *err)
+{
+    bp_net *net = g->net;
+    bp_backend *be = g->be;
+    *stopped = -1;
+    bp_status rc = shuffle_epoch(g, err);
+    if (rc) return rc;
+    if (bp_optim_prepare(net, be, g->steps)) return bp_backend_fail(be, err, "replay");
+    for (int s = 0; s < g->steps && s <= to_step; s++) {
+        float *metrics = net->metrics + (size_t)s * net->metric_slots * net->R;
+        if (be->ops->gather(be, net->R, net->B, net->n[0], g->train_x, g->train_y,
+                            g->idx + (size_t)s * net->B, (size_t)g->n_train, net->H[0],
+                            net->labels))
+            return bp_backend_fail(be, err, "replay");
+        rc = bp_train_step_checked(net, be, metrics, s >= from_step ? check : NULL, user);
+        if (rc == BP_ERR_DIVERGED) {
+            *stopped = s;
+            return BP_OK;
+        }
+        if (rc || be->ops->sync(be)) return bp_backend_fail(be, err, "replay");
+    }
+    return BP_OK;
+}

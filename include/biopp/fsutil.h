@@ -12,6 +12,10 @@ bp_status bp_mkdir_p(const char *path, bp_error *err);
 /* Reads a whole file as a NUL-terminated string (caller frees). */
 bp_status bp_read_text(const char *path, char **text, size_t *len, bp_error *err);
 int bp_file_exists(const char *path);
+/* Creates dir (mkdir -p) and proves it writable by writing, syncing and
+ * removing a probe file, so an unwritable --out fails before any data is
+ * loaded; BP_ERR_IO naming dir and the reason. */
+bp_status bp_check_writable_dir(const char *dir, bp_error *err);
 
 /* Advisory lock (flock, exclusive) on PATH, created if missing. wait = 0:
  * returns at once with *fd = -1 when another process holds it; wait = 1:

@@ -10,6 +10,7 @@
 #include "biopp/align.h"
 #include "biopp/data.h"
 #include "biopp/net.h"
+#include "biopp/step.h"
 
 typedef struct {
     int epoch;            /* 1-based */
@@ -24,6 +25,7 @@ typedef struct {
     int diverged;         /* a loss became NaN/Inf (this epoch or earlier) */
     int has_align;        /* align_every > 0: align holds the epoch's mean angles */
     bp_align_point align;
+    char nonfinite[320];  /* the epoch it diverged: where the first NaN/Inf appeared, or "" */
 } bp_epoch_metrics;
 
 typedef struct bp_group bp_group;
@@ -61,6 +63,17 @@ bp_backend *bp_group_backend(bp_group *g);
 int bp_group_step_in_epoch(const bp_group *g); /* steps done of the epoch in progress */
 void bp_group_set_step_in_epoch(bp_group *g, int pos);
 void bp_group_set_stop(bp_group *g, volatile sig_atomic_t *stop);
+
+/* The first step of the last epoch whose metrics (loss, feedback loss) are
+ * NaN/Inf for run r, or -1. */
+int bp_group_first_nonfinite_step(const bp_group *g, int r);
+
+/* Trains the next epoch's steps 0..to_step one at a time (not recorded),
+ * calling check after every phase of steps >= from_step; stops at the first
+ * step where check returns non-zero (*stopped, else -1). For locating a
+ * divergence (src/nonfinite.c); the group's epoch count is not advanced. */
+bp_status bp_group_replay_epoch(bp_group *g, int from_step, int to_step, bp_step_check_fn check,
+                                void *user, int *stopped, bp_error *err);
 
 /* Checkpoints of one run r: every weight, the optimizer state, the epoch
  * and step counts, and within an unfinished epoch the step reached and the

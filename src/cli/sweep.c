@@ -631,7 +631,7 @@ int cmd_sweep(int argc, char **argv)
     if (!rc && a.dry_run) rc = dry_run(s, &a, &l);
     else if (!rc) {
         bp_error err = {0};
-        if (bp_sweep_prepare_dir(s, a.out, &err)) {
+        if (bp_check_writable_dir(a.out, &err) || bp_sweep_prepare_dir(s, a.out, &err)) {
             fprintf(stderr, "biopp sweep: %s\n", err.msg);
             rc = 1;
         } else {

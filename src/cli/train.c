@@ -72,6 +72,7 @@ typedef struct {
     bp_progress bar;
     int epochs;
     int seen;          /* epochs trained by this process */
+    char nonfinite[320]; /* where the run diverged (bp_epoch_metrics.nonfinite) */
     double seconds;    /* and their total time, for the run's ETA */
 } train_ui;
 
@@ -81,6 +82,8 @@ static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
     progress_clear(&ui->bar);
     print_epoch("train", ui->epochs, m);
     ui->seen++;
+    if (m->diverged && m->nonfinite[0])
+        snprintf(ui->nonfinite, sizeof ui->nonfinite, "%s", m->nonfinite);
     ui->seconds += m->seconds;
     int left = ui->epochs - m->epoch;
     if (left > 0 && !m->diverged)
@@ -130,6 +133,7 @@ int cmd_train(int argc, char **argv)
         if (bp_config_override(&cfg, sets[i], &err)) goto config_error;
     if (bp_config_validate(&cfg, &err)) goto config_error;
     if (out && check_out_dir(out, &cfg, resume)) return 1;
+    if (out && bp_check_writable_dir(out, &err)) goto config_error; /* before loading data */
 
     bp_dataset ds;
     memset(&ds, 0, sizeof ds);
@@ -171,6 +175,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr,
                 "biopp train: the loss became NaN/Inf: the run diverged (try a smaller lr)%s%s\n",
                 out ? "; recorded in " : "", out ? out : "");
+        if (ui.nonfinite[0]) fprintf(stderr, "biopp train: first NaN/Inf: %s\n", ui.nonfinite);
         return 3;
     }
     if (out) fprintf(stderr, "biopp train: results in %s/final.json\n", out);
