@@ -114,7 +114,7 @@ bp_status bp_check_writable_dir(const char *dir, bp_error *err)
     bp_status rc = bp_mkdir_p(dir, err);
     if (rc) return bp_fail_context(err, "output folder");
     char probe[4096];
-    if (snprintf(probe, sizeof probe, "%s/.biopp-write-check-XXXXXX", dir) >= (int)sizeof probe)
+    if (snprintf(probe, sizeof probe, "%s/" BP_WRITE_PROBE_PREFIX "XXXXXX", dir) >= (int)sizeof probe)
         return bp_fail(err, BP_ERR_IO, "%s: path too long", dir);
     int fd = mkstemp(probe);
     if (fd < 0)

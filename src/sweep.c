@@ -732,7 +732,8 @@ static bool dir_has_entries(const char *dir)
     bool any = false;
     while (!any && (e = readdir(d)))
         any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-              strcmp(e->d_name, BP_SWEEP_DIR_LOCK);
+              strcmp(e->d_name, BP_SWEEP_DIR_LOCK) &&
+              strncmp(e->d_name, BP_WRITE_PROBE_PREFIX, strlen(BP_WRITE_PROBE_PREFIX));
     closedir(d);
     return any;
 }

@@ -16,6 +16,10 @@ int bp_file_exists(const char *path);
  * removing a probe file, so an unwritable --out fails before any data is
  * loaded; BP_ERR_IO naming dir and the reason. */
 bp_status bp_check_writable_dir(const char *dir, bp_error *err);
+/* The probe file bp_check_writable_dir creates (and removes) in dir: a
+ * folder holding only such a file still counts as empty (another process
+ * may be probing it at that moment). */
+#define BP_WRITE_PROBE_PREFIX ".biopp-write-check-"
 
 /* Advisory lock (flock, exclusive) on PATH, created if missing. wait = 0:
  * returns at once with *fd = -1 when another process holds it; wait = 1:
