@@ -133,6 +133,7 @@ check: deps
 	$(MAKE) test
 	$(MAKE) test SAN=1
 	$(MAKE) fuzz FUZZ_SECONDS=30
+	$(MAKE) check-valgrind
 
 DATASETS ?= mnist cifar-10 fashion-mnist kmnist
 data:
