@@ -110,14 +110,14 @@ extern "C" cudaError_t bp_cuda_angle(cudaStream_t stream, int R, int rows, int c
     int nblk = bp_cuda_partial_blocks(items, per_row ? WARPS : BP_CUDA_BLOCK);
     dim3 grid(nblk, R);
     if (per_row)
-        angle_rows_kernel<<<grid, BP_CUDA_BLOCK, 0, stream>>>(rows, cols, X, Y, y_trans,
-                                                              scratch);
+        BP_LAUNCH(angle_rows_kernel, grid, BP_CUDA_BLOCK, 0, stream)(rows, cols, X, Y, y_trans,
+                                                                     scratch);
     else
-        angle_whole_kernel<<<grid, BP_CUDA_BLOCK, 0, stream>>>(rows, cols, X, Y, y_trans,
-                                                               scratch);
+        BP_LAUNCH(angle_whole_kernel, grid, BP_CUDA_BLOCK, 0, stream)(rows, cols, X, Y, y_trans,
+                                                                      scratch);
     cudaError_t rc = cudaGetLastError();
     if (rc != cudaSuccess) return rc;
-    angle_finish_kernel<<<(R + BP_CUDA_BLOCK - 1) / BP_CUDA_BLOCK, BP_CUDA_BLOCK, 0, stream>>>(
-        scratch, R, nblk, per_row, angle_out, count_out);
+    BP_LAUNCH(angle_finish_kernel, (R + BP_CUDA_BLOCK - 1) / BP_CUDA_BLOCK, BP_CUDA_BLOCK, 0,
+              stream)(scratch, R, nblk, per_row, angle_out, count_out);
     return cudaGetLastError();
 }

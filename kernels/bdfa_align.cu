@@ -42,7 +42,7 @@ extern "C" cudaError_t bp_cuda_bdfa_align(cudaStream_t stream, int R, int B, int
     if (R <= 0) return cudaSuccess;
     int nblk = bp_cuda_partial_blocks((size_t)(B > 0 ? B : 0), WARPS);
     dim3 grid(nblk, R);
-    bdfa_align_kernel<<<grid, BP_CUDA_BLOCK, 0, stream>>>(B, n, kind, p, h, hs, scratch);
+    BP_LAUNCH(bdfa_align_kernel, grid, BP_CUDA_BLOCK, 0, stream)(B, n, kind, p, h, hs, scratch);
     cudaError_t rc = cudaGetLastError();
     if (rc != cudaSuccess) return rc;
     return bp_cuda_reduce_runs(stream, scratch, R, nblk, 1, loss_out, NULL);

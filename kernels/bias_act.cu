@@ -25,8 +25,8 @@ extern "C" cudaError_t bp_cuda_bias_act(cudaStream_t stream, int R, int rows, in
 {
     size_t per_run = (size_t)rows * cols, total = (size_t)R * per_run;
     if (R <= 0 || rows <= 0 || cols <= 0) return cudaSuccess;
-    bias_act_kernel<<<bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream>>>(total, per_run, cols, act,
-                                                                       a, bias, h);
+    BP_LAUNCH(bias_act_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(
+        total, per_run, cols, act, a, bias, h);
     return cudaGetLastError();
 }
 
@@ -35,6 +35,6 @@ extern "C" cudaError_t bp_cuda_act_grad_mul(cudaStream_t stream, int R, int rows
 {
     if (R <= 0 || rows <= 0 || cols <= 0) return cudaSuccess;
     size_t total = (size_t)R * rows * cols;
-    act_grad_mul_kernel<<<bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream>>>(total, act, h, g);
+    BP_LAUNCH(act_grad_mul_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(total, act, h, g);
     return cudaGetLastError();
 }

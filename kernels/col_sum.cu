@@ -22,7 +22,7 @@ extern "C" cudaError_t bp_cuda_col_sum(cudaStream_t stream, int R, int rows, int
 {
     if (R <= 0 || cols <= 0) return cudaSuccess;
     size_t total = (size_t)R * cols;
-    col_sum_kernel<<<bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream>>>(total, rows, cols, alpha, x,
-                                                                      out);
+    BP_LAUNCH(col_sum_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(
+        total, rows, cols, alpha, x, out);
     return cudaGetLastError();
 }

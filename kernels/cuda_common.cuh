@@ -9,6 +9,13 @@
 
 #include "kernels/cuda_kernels.h"
 
+/* Every launch is written BP_LAUNCH(kernel, grid, block, shmem, stream)(args)
+ * so that the same source also builds for the emulated device of the tests
+ * (tests/cuda_emu/include/cuda_runtime.h defines its own BP_LAUNCH). */
+#ifndef BP_LAUNCH
+#define BP_LAUNCH(kernel, grid, block, shmem, stream) kernel<<<(grid), (block), (shmem), (stream)>>>
+#endif
+
 /* Blocks for a grid-stride loop over n elements (n > 0): enough to fill an
  * H100/H200 several times over, capped so huge arenas loop instead. */
 static inline unsigned bp_cuda_grid(size_t n)

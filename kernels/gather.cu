@@ -30,7 +30,7 @@ extern "C" cudaError_t bp_cuda_gather(cudaStream_t stream, int R, int B, int dim
 {
     if (R <= 0 || B <= 0 || dim <= 0) return cudaSuccess;
     size_t total = (size_t)R * B * dim;
-    gather_kernel<<<bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream>>>(
+    BP_LAUNCH(gather_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(
         total, B, dim, pixels, labels_all, idx, idx_stride, x, labels);
     return cudaGetLastError();
 }

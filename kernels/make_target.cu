@@ -20,7 +20,7 @@ extern "C" cudaError_t bp_cuda_make_target(cudaStream_t stream, int R, int B, in
 {
     if (R <= 0 || B <= 0 || C <= 0) return cudaSuccess;
     size_t total = (size_t)R * B * C;
-    make_target_kernel<<<bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream>>>(total, C, mode, alpha,
-                                                                          labels, src, t);
+    BP_LAUNCH(make_target_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(
+        total, C, mode, alpha, labels, src, t);
     return cudaGetLastError();
 }

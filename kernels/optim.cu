@@ -28,7 +28,7 @@ extern "C" cudaError_t bp_cuda_adam_step(cudaStream_t stream, size_t n, float *p
                                          const bp_adam_hyper *hp)
 {
     if (n == 0) return cudaSuccess;
-    adam_kernel<<<bp_cuda_grid(n), BP_CUDA_BLOCK, 0, stream>>>(n, param, grad, m, v, hp);
+    BP_LAUNCH(adam_kernel, bp_cuda_grid(n), BP_CUDA_BLOCK, 0, stream)(n, param, grad, m, v, hp);
     return cudaGetLastError();
 }
 
@@ -36,6 +36,7 @@ extern "C" cudaError_t bp_cuda_sgd_step(cudaStream_t stream, size_t n, float *pa
                                         const float *grad, float *vel, float lr, float momentum)
 {
     if (n == 0) return cudaSuccess;
-    sgd_kernel<<<bp_cuda_grid(n), BP_CUDA_BLOCK, 0, stream>>>(n, param, grad, vel, lr, momentum);
+    BP_LAUNCH(sgd_kernel, bp_cuda_grid(n), BP_CUDA_BLOCK, 0, stream)(
+        n, param, grad, vel, lr, momentum);
     return cudaGetLastError();
 }

@@ -35,8 +35,8 @@ extern "C" cudaError_t bp_cuda_output_error(cudaStream_t stream, int R, int B, i
     if (R <= 0) return cudaSuccess;
     int nblk = bp_cuda_partial_blocks((size_t)(B > 0 ? B : 0), BP_CUDA_BLOCK);
     dim3 grid(nblk, R);
-    output_rows_kernel<<<grid, BP_CUDA_BLOCK, 0, stream>>>(B, C, kind, logits, labels, yhat, e,
-                                                           scratch);
+    BP_LAUNCH(output_rows_kernel, grid, BP_CUDA_BLOCK, 0, stream)(
+        B, C, kind, logits, labels, yhat, e, scratch);
     cudaError_t rc = cudaGetLastError();
     if (rc != cudaSuccess) return rc;
     return bp_cuda_reduce_runs(stream, scratch, R, nblk, 2, loss_out, nerr_out);

@@ -26,7 +26,8 @@ extern "C" cudaError_t bp_cuda_recon_error(cudaStream_t stream, int R, int B, in
     size_t per_run = (B > 0 && n > 0) ? (size_t)B * n : 0;
     int nblk = bp_cuda_partial_blocks(per_run, BP_CUDA_BLOCK);
     dim3 grid(nblk, R);
-    recon_error_kernel<<<grid, BP_CUDA_BLOCK, 0, stream>>>(per_run, kind, g, x, eps, scratch);
+    BP_LAUNCH(recon_error_kernel, grid, BP_CUDA_BLOCK, 0, stream)(
+        per_run, kind, g, x, eps, scratch);
     cudaError_t rc = cudaGetLastError();
     if (rc != cudaSuccess) return rc;
     return bp_cuda_reduce_runs(stream, scratch, R, nblk, 1, loss_out, NULL);

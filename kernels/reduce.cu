@@ -22,6 +22,7 @@ extern "C" cudaError_t bp_cuda_reduce_runs(cudaStream_t stream, const double *pa
                                            int nblk, int nslots, float *out0, float *out1)
 {
     if (R <= 0 || nslots <= 0) return cudaSuccess;
-    reduce_runs_kernel<<<R, BP_CUDA_BLOCK, 0, stream>>>(partials, R, nblk, nslots, out0, out1);
+    BP_LAUNCH(reduce_runs_kernel, R, BP_CUDA_BLOCK, 0, stream)(
+        partials, R, nblk, nslots, out0, out1);
     return cudaGetLastError();
 }

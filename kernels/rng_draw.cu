@@ -47,7 +47,7 @@ extern "C" cudaError_t bp_cuda_fill_random(cudaStream_t stream, int R, size_t n,
 {
     if (R <= 0 || n == 0) return cudaSuccess;
     size_t total = (size_t)R * ((n + 3) / 4);
-    fill_random_kernel<<<bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream>>>(
+    BP_LAUNCH(fill_random_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(
         R, n, dist, a, b, seeds, rng_stream, step, dst);
     return cudaGetLastError();
 }

@@ -23,7 +23,7 @@ extern "C" cudaError_t bp_cuda_tmap(cudaStream_t stream, int R, int rows, int co
 {
     size_t total = (size_t)R * rows * cols;
     if (total == 0) return cudaSuccess;
-    tmap_kernel<<<bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream>>>(total, rows, cols, kind,
+    BP_LAUNCH(tmap_kernel, bp_cuda_grid(total), BP_CUDA_BLOCK, 0, stream)(total, rows, cols, kind,
                                                                    alpha, X, M, Y);
     return cudaGetLastError();
 }

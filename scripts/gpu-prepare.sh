@@ -2,10 +2,13 @@
 # Prepares, on a Debian 12 machine WITHOUT a GPU, what scripts/gpu-check.sh
 # needs on the GPU machine lent by the device tool, which has CUDA and
 # PyTorch but none of our Debian packages and no network:
-#   .deps/debs/   the .debs of our build and test libraries (OpenBLAS,
-#                 inih, cJSON, Criterion and its runtime deps, zlib headers, libpng)
+#   .deps/root/   our build and test libraries (OpenBLAS, inih, cJSON,
+#                 Criterion and its runtime deps, zlib headers, libpng), their .debs
+#                 unpacked here with dpkg-deb (the device has no dpkg);
+#                 documentation dropped
 #   .deps/data/   MNIST (copied from ../shared/data, 11 MB)
-# .deps/ is git-ignored; name it in the device tool's `carry` (about 25 MB).
+# .deps/ is git-ignored; name it in the device tool's `carry` (the size is
+# printed at the end; the carry limit is 64 MiB with the working tree).
 set -eu
 cd "$(dirname "$0")/.."
 deps=.deps
@@ -18,6 +21,13 @@ pkgs="libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0
 # apt-get download writes into the current folder; -o for the unprivileged _apt user.
 # shellcheck disable=SC2086
 (cd "$deps/debs" && apt-get download -q $pkgs)
+rm -rf "$deps/root"
+mkdir -p "$deps/root"
+for f in "$deps"/debs/*.deb; do dpkg-deb -x "$f" "$deps/root"; done
+# what neither the build nor the binaries use (static libraries are 58 MB)
+rm -rf "$deps/debs" "$deps/root/usr/share"
+find "$deps/root" \( -name '*.a' -o -name 'liblapack.so*' -o -name cmake -o -name pkgconfig \) \
+    -prune -exec rm -rf {} +
 src=${BIOPP_SHARED_DATA:-../shared/data}
 if [ -d "$src/mnist" ]; then
     rm -rf "$deps/data/mnist"

@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages biopp needs to build and test (run as root).
 # `make deps` calls this; `BIOPP_BENCH=1` adds what `make bench` needs.
 set -eu
-pkgs="gcc make pkg-config libopenblas-dev libcriterion-dev libinih-dev libcjson-dev zlib1g-dev libpng-dev gnuplot-nox ca-certificates curl"
+pkgs="gcc g++ make pkg-config libopenblas-dev libcriterion-dev libinih-dev libcjson-dev zlib1g-dev libpng-dev gnuplot-nox ca-certificates curl"
+# make check: fuzzing (clang, libFuzzer) and make check-valgrind
+pkgs="$pkgs clang libclang-rt-14-dev valgrind"
 [ "${BIOPP_BENCH:-0}" = 1 ] && pkgs="$pkgs python3 python3-torch python3-numpy"
 [ "${BIOPP_FASHION:-0}" = 1 ] && pkgs="$pkgs dataset-fashion-mnist"
 

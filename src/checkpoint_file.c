@@ -1,7 +1,9 @@
 /* See include/biopp/checkpoint_file.h. The layout (src/checkpoint.c):
  *   "BIOPPCK1" | u32 version | u32 ntensors | u64 seed | i64 epoch | i64 step
+ *   | i64 pos (version 2: steps done of an unfinished epoch)
  *   per arena (3): u32 ntensors, per tensor: name[16] i32 rows i32 cols
  *   per arena: params, [m], [v]   (float32, one run, declaration order)
+ *   version 2: u32 n, n floats (the unfinished epoch's per-step metrics)
  *   u32 crc32 of everything before it
  * The header does not say which optimizer arrays follow; the file size does:
  * both trained arenas hold k arrays (k = 1, 2 or 3), the fixed one only its
@@ -17,7 +19,7 @@
 #include "biopp/fsutil.h"
 
 #define CK_MAGIC "BIOPPCK1"
-#define CK_VERSION 1u
+#define CK_VERSION 2u /* reads 1 and 2 */
 
 typedef struct {
     const unsigned char *p;
@@ -86,11 +88,12 @@ static bp_status parse(bp_checkpoint_file *ck, const char *path, bp_error *err)
     uint32_t version = 0, total = 0;
     if (take(&rd, magic, 8) || memcmp(magic, CK_MAGIC, 8) != 0)
         return bp_fail(err, BP_ERR_FORMAT, "%s: not a biopp checkpoint (bad magic)", path);
-    if (take(&rd, &version, 4) || version != CK_VERSION)
-        return bp_fail(err, BP_ERR_FORMAT, "%s: checkpoint version %u, this biopp reads %u", path,
-                       version, CK_VERSION);
+    if (take(&rd, &version, 4) || version < 1 || version > CK_VERSION)
+        return bp_fail(err, BP_ERR_FORMAT, "%s: checkpoint version %u, this biopp reads 1..%u",
+                       path, version, CK_VERSION);
+    int64_t pos = 0;
     if (take(&rd, &total, 4) || take(&rd, &ck->seed, 8) || take(&rd, &ck->epoch, 8) ||
-        take(&rd, &ck->step, 8))
+        take(&rd, &ck->step, 8) || (version >= 2 && take(&rd, &pos, 8)))
         return bp_fail(err, BP_ERR_FORMAT, "%s: truncated header", path);
     size_t per_arena[BP_CK_ARENAS];
     bp_status rc = read_table(&rd, ck, per_arena, path, err);
@@ -100,9 +103,19 @@ static bp_status parse(bp_checkpoint_file *ck, const char *path, bp_error *err)
                        total, ck->ntensors);
     size_t floats = (rd.len - rd.pos) / sizeof(float), trained = per_arena[0] + per_arena[1];
     ck->arrays = 0;
-    for (int k = 1; k <= 3 && !ck->arrays; k++)
-        if ((rd.len - rd.pos) % sizeof(float) == 0 && floats == k * trained + per_arena[2])
-            ck->arrays = k;
+    for (int k = 1; k <= 3 && !ck->arrays; k++) {
+        size_t n = k * trained + per_arena[2];
+        if ((rd.len - rd.pos) % sizeof(float) != 0) break;
+        if (version < 2) {
+            if (floats == n) ck->arrays = k;
+            continue;
+        }
+        /* Version 2: the arrays, then u32 m and m floats of metrics. */
+        uint32_t m;
+        if (floats < n + 1) continue;
+        memcpy(&m, rd.p + rd.pos + n * sizeof(float), 4);
+        if (floats == n + 1 + (size_t)m) ck->arrays = k;
+    }
     if (!ck->arrays)
         return bp_fail(err, BP_ERR_FORMAT,
                        "%s: %zu bytes of arrays do not match the tensor table (%zu + %zu floats)",

@@ -180,7 +180,7 @@ static const key_def keys[] = {
     K_INT_("train", epochs, 0, INT_MAX, "an integer >= 0 such as 300"),
     {.section = "train", .name = "seed", .kind = K_U64, .off = OFF(uint64_t, seed),
      .expect = "an integer in 0..18446744073709551615"},
-    K_INT_("train", threads, 0, INT_MAX, "an integer >= 0; 0 = all cores"),
+    K_INT_("train", threads, 0, INT_MAX, "an integer >= 0; 0 = the CPUs this process may use"),
     K_ENUM_("train", device, device_vals),
     K_ENUM_("train", precision, precision_vals),
     K_INT_("train", eval_batch, 1, INT_MAX, "a positive integer such as 1000"),

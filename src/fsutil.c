@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,4 +85,47 @@ int bp_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+bp_status bp_lock(const char *path, int wait, int *fd, bp_error *err)
+{
+    *fd = -1;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (f < 0) return bp_fail(err, BP_ERR_IO, "%s: cannot open the lock file: %s", path, strerror(errno));
+    if (flock(f, LOCK_EX | (wait ? 0 : LOCK_NB)) == 0) {
+        *fd = f;
+        return BP_OK;
+    }
+    int e = errno;
+    close(f);
+    if (e == EWOULDBLOCK && !wait) return BP_OK;
+    if (e == EINTR)
+        return bp_fail(err, BP_ERR_INTERRUPTED, "%s: interrupted while waiting for the lock", path);
+    return bp_fail(err, BP_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+}
+
+void bp_unlock(int fd)
+{
+    if (fd >= 0) close(fd); /* closing the only descriptor releases the flock */
+}
+
+bp_status bp_check_writable_dir(const char *dir, bp_error *err)
+{
+    bp_status rc = bp_mkdir_p(dir, err);
+    if (rc) return bp_fail_context(err, "output folder");
+    char probe[4096];
+    if (snprintf(probe, sizeof probe, "%s/" BP_WRITE_PROBE_PREFIX "XXXXXX", dir) >= (int)sizeof probe)
+        return bp_fail(err, BP_ERR_IO, "%s: path too long", dir);
+    int fd = mkstemp(probe);
+    if (fd < 0)
+        return bp_fail(err, BP_ERR_IO, "%s: output folder is not writable: %s", dir,
+                       strerror(errno));
+    int ok = write(fd, "x", 1) == 1 && fsync(fd) == 0;
+    int e = errno;
+    ok = close(fd) == 0 && ok;
+    unlink(probe);
+    if (!ok)
+        return bp_fail(err, BP_ERR_IO, "%s: cannot write to the output folder: %s", dir,
+                       strerror(e));
+    return BP_OK;
 }

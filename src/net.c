@@ -228,14 +228,10 @@ bp_status bp_net_reserve_steps(bp_net *net, bp_backend *be, int steps, bp_error 
     return BP_OK;
 }
 
-bp_status bp_net_create(const bp_config *cfg, const uint64_t *seeds, int R, int n_input,
-                        int classes, bp_backend *be, bp_net **out, bp_error *err)
+/* Everything of a net but its buffers: sizes, the rule, every tensor. */
+static void declare_all(bp_net *net, const bp_config *cfg, const uint64_t *seeds, int R,
+                        int n_input, int classes)
 {
-    *out = NULL;
-    if (R < 1 || R > BP_MAX_SEEDS)
-        return bp_fail(err, BP_ERR_ARG, "group of %d runs: must be 1..%d", R, BP_MAX_SEEDS);
-    bp_net *net = calloc(1, sizeof *net);
-    if (!net) return bp_fail(err, BP_ERR_NOMEM, "out of host memory creating the network");
     net->cfg = *cfg;
     net->R = R;
     memcpy(net->seeds, seeds, (size_t)R * sizeof *seeds);
@@ -255,6 +251,30 @@ bp_status bp_net_create(const bp_config *cfg, const uint64_t *seeds, int R, int 
 
     declare_forward(net);
     net->rule->declare(net);
+}
+
+bp_net *bp_net_plan(const bp_config *cfg, int R, int n_input, int classes)
+{
+    if (R < 1 || R > BP_MAX_SEEDS) return NULL;
+    bp_net *net = calloc(1, sizeof *net);
+    uint64_t seeds[BP_MAX_SEEDS] = {0};
+    if (!net) return NULL;
+    declare_all(net, cfg, seeds, R, n_input, classes);
+    arena_finalize(&net->fwd, R);
+    arena_finalize(&net->fb, R);
+    arena_finalize(&net->fixed, R);
+    return net;
+}
+
+bp_status bp_net_create(const bp_config *cfg, const uint64_t *seeds, int R, int n_input,
+                        int classes, bp_backend *be, bp_net **out, bp_error *err)
+{
+    *out = NULL;
+    if (R < 1 || R > BP_MAX_SEEDS)
+        return bp_fail(err, BP_ERR_ARG, "group of %d runs: must be 1..%d", R, BP_MAX_SEEDS);
+    bp_net *net = calloc(1, sizeof *net);
+    if (!net) return bp_fail(err, BP_ERR_NOMEM, "out of host memory creating the network");
+    declare_all(net, cfg, seeds, R, n_input, classes);
 
     bp_status rc;
     if ((rc = arena_alloc(&net->fwd, R, cfg->optimizer, cfg->momentum, be, err)) ||

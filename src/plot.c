@@ -59,7 +59,7 @@ static bp_status text_open(text *t, bp_error *err)
     return t->f ? BP_OK : bp_fail(err, BP_ERR_NOMEM, "plot: out of memory");
 }
 
-/* Closes t and writes it to OUT/name. */
+/* Closes t, writes it to OUT/name and frees its buffer. */
 static bp_status text_save(plotter *p, text *t, const char *name, bp_error *err)
 {
     char path[4096];
@@ -67,6 +67,9 @@ static bp_status text_save(plotter *p, text *t, const char *name, bp_error *err)
     bp_run_path(path, sizeof path, p->out, name);
     bp_status rc = bp_write_file_atomic(path, t->buf, t->len, err);
     if (!rc && p->log) fprintf(p->log, "  %s\n", path);
+    free(t->buf);
+    t->f = NULL;
+    t->buf = NULL;
     return rc;
 }
 

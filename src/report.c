@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,14 @@ static double get_number(const cJSON *o, const char *key, double missing)
     return cJSON_IsNumber(v) ? v->valuedouble : missing;
 }
 
+/* An integer field; missing, fractional or out of int range reads as
+ * `missing` (a double outside int's range cannot be cast: undefined). */
+static int get_int(const cJSON *o, const char *key, int missing)
+{
+    double v = get_number(o, key, NAN);
+    return v >= INT_MIN && v <= INT_MAX && v == (int)v ? (int)v : missing;
+}
+
 static bp_status log_push(bp_run_log *log, const bp_epoch_metrics *m, bp_error *err)
 {
     if (log->n == log->cap) {
@@ -119,7 +128,7 @@ static bp_status load_existing(bp_run_log *log, const char *path, int keep, bp_e
             break;
         }
         bp_epoch_metrics m = {0};
-        m.epoch = (int)get_number(o, "epoch", 0);
+        m.epoch = get_int(o, "epoch", 0);
         m.train_loss = get_number(o, "train_loss", NAN);
         m.feedback_loss = get_number(o, "feedback_loss", NAN);
         m.train_error = get_number(o, "train_error", NAN);
@@ -221,6 +230,8 @@ bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t se
     add_number(o, "feedback_loss", last ? last->feedback_loss : NAN);
     add_number(o, "seconds", bp_run_log_seconds(log));
     cJSON_AddBoolToObject(o, "diverged", diverged);
+    if (diverged && last && last->nonfinite[0])
+        cJSON_AddStringToObject(o, "nonfinite", last->nonfinite);
     cJSON_AddStringToObject(o, "device", bp_device_name(cfg->device));
     char *s = cJSON_Print(o);
     cJSON_Delete(o);

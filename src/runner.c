@@ -11,9 +11,12 @@
 #include <string.h>
 
 #include "biopp/fsutil.h"
+#include "biopp/memory.h"
+#include "biopp/nonfinite.h"
 #include "biopp/report.h"
 
 volatile sig_atomic_t bp_stop_requested = 0;
+volatile sig_atomic_t bp_stop_signal = 0;
 
 static void on_stop_signal(int sig)
 {
@@ -22,6 +25,7 @@ static void on_stop_signal(int sig)
         signal(sig, SIG_DFL);
         raise(sig);
     }
+    bp_stop_signal = sig;
     bp_stop_requested = 1;
 }
 
@@ -33,11 +37,13 @@ void bp_install_stop_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 typedef struct {
     const bp_config *cfg;
     const bp_runner_opts *o;
+    const bp_dataset *ds;
     bp_group *g;
     int R;
     bp_run_log logs[BP_MAX_SEEDS];
@@ -59,16 +65,23 @@ static bp_status save_checkpoint(runner *x, int r, bp_error *err)
     return bp_checkpoint_save(x->g, r, cur, err);
 }
 
-/* The checkpoint of run r at exactly `epoch`, latest generation first. */
-static int find_checkpoint(const runner *x, int r, int epoch, char *path, size_t n)
+/* Where a checkpoint stands, in steps from the start (epochs x steps per
+ * epoch + the step reached within the next epoch); -1 when unreadable. */
+static long long checkpoint_point(const runner *x, const char *path)
+{
+    int e = 0, pos = 0;
+    bp_error ignore;
+    if (!bp_file_exists(path) || bp_checkpoint_peek(path, &e, &pos, &ignore)) return -1;
+    return (long long)e * bp_group_steps_per_epoch(x->g) + pos;
+}
+
+/* The checkpoint of run r at exactly `point`, latest generation first. */
+static int find_checkpoint(const runner *x, int r, long long point, char *path, size_t n)
 {
     const char *names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
     for (int i = 0; i < 2; i++) {
-        int e;
-        bp_error ignore;
         path_in(path, n, x, r, names[i]);
-        if (bp_file_exists(path) && !bp_checkpoint_peek_epoch(path, &e, &ignore) && e == epoch)
-            return 1;
+        if (checkpoint_point(x, path) == point) return 1;
     }
     return 0;
 }
@@ -86,39 +99,60 @@ static int diverged_before(const runner *x, int r)
     return d;
 }
 
-/* The epoch every live run has a checkpoint for: the minimum of the latest
+/* The point every live run has a checkpoint for: the minimum of the latest
  * ones (0 when some run has none). */
-static int resume_epoch(runner *x)
+static long long resume_point(runner *x)
 {
-    int target = -1;
+    long long target = -1;
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
         char path[4096];
-        int e = 0;
-        bp_error ignore;
-        path_in(path, sizeof path, x, r, "checkpoint.bin");
-        if (!bp_file_exists(path) || bp_checkpoint_peek_epoch(path, &e, &ignore)) e = 0;
-        if (target < 0 || e < target) target = e;
+        /* checkpoint.bin is missing when its write failed (disk full) after
+         * the rotation: checkpoint.prev.bin then holds the latest point. */
+        const char *names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
+        long long p = -1;
+        for (int i = 0; i < 2 && p < 0; i++) {
+            path_in(path, sizeof path, x, r, names[i]);
+            p = checkpoint_point(x, path);
+        }
+        if (p < 0) p = 0;
+        if (target < 0 || p < target) target = p;
     }
     return target < 0 ? 0 : target;
 }
 
+/* *start: the epochs completed (the group may also be part-way into the
+ * next one: bp_group_step_in_epoch). */
 static bp_status try_resume(runner *x, int *start, bp_error *err)
 {
     static char paths[BP_MAX_SEEDS][4096];
     *start = 0;
     for (int r = 0; r < x->R; r++) x->done[r] = diverged_before(x, r);
-    int epoch = resume_epoch(x);
-    if (epoch == 0) return BP_OK;
+    long long point = resume_point(x);
+    if (point == 0) return BP_OK;
     for (int r = 0; r < x->R; r++)
-        if (!x->done[r] && !find_checkpoint(x, r, epoch, paths[r], sizeof paths[r]))
-            return BP_OK; /* no common epoch: start over */
+        if (!x->done[r] && !find_checkpoint(x, r, point, paths[r], sizeof paths[r]))
+            return BP_OK; /* no common point: start over */
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
         bp_status rc = bp_checkpoint_load(x->g, r, paths[r], err);
+        if (rc == BP_ERR_FORMAT && strstr(paths[r], "checkpoint.bin"))
+            return bp_fail_context(err, "resuming run %d (delete the file to resume from "
+                                        "checkpoint.prev.bin)", r);
         if (rc) return bp_fail_context(err, "resuming run %d", r);
     }
-    *start = epoch;
+    *start = bp_group_epoch(x->g);
+    return BP_OK;
+}
+
+/* A stop inside an epoch: every live run's checkpoint at the step reached. */
+static bp_status save_mid_epoch(runner *x, bp_error *err)
+{
+    for (int r = 0; r < x->R; r++) {
+        if (x->done[r] || !x->o->dirs) continue;
+        bp_status rc = save_checkpoint(x, r, err);
+        if (rc) return rc;
+    }
     return BP_OK;
 }
 
@@ -160,14 +194,35 @@ static bp_status log_align_points(runner *x, int r, int epoch, bp_error *err)
     return rc;
 }
 
+/* A run diverged this epoch: trace where its first NaN/Inf appeared
+ * (include/biopp/nonfinite.h) into m->nonfinite. A failure to trace is
+ * reported there too; it does not stop the group. */
+static void locate_nonfinite(runner *x, int r, bp_epoch_metrics *m)
+{
+    char ck[4096];
+    const char *path = NULL;
+    if (x->o->dirs) {
+        path_in(ck, sizeof ck, x, r, "checkpoint.bin");
+        if (!bp_file_exists(ck)) path_in(ck, sizeof ck, x, r, "checkpoint.prev.bin");
+        path = bp_file_exists(ck) ? ck : NULL;
+    }
+    bp_error err = {0};
+    if (bp_locate_nonfinite(x->cfg, bp_group_net(x->g)->seeds[r], x->ds, bp_group_backend(x->g),
+                            path, m->epoch, bp_group_first_nonfinite_step(x->g, r), m->nonfinite,
+                            sizeof m->nonfinite, &err))
+        snprintf(m->nonfinite, sizeof m->nonfinite, "epoch %d: not traced (%.240s)", m->epoch,
+                 err.msg);
+}
+
 /* After an epoch: log each live run, checkpoint when due, retire runs that
  * diverged. */
-static bp_status record_epoch(runner *x, const bp_epoch_metrics *m, int checkpoint,
+static bp_status record_epoch(runner *x, bp_epoch_metrics *m, int checkpoint,
                               int *live, bp_error *err)
 {
     *live = 0;
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
+        if (m[r].diverged) locate_nonfinite(x, r, &m[r]);
         if (x->o->on_epoch) x->o->on_epoch(x->o->user, r, &m[r]);
         if (!x->o->dirs) {
             x->done[r] = m[r].diverged;
@@ -193,6 +248,17 @@ static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err
     int live = 1;
     for (int e = start; e < cfg->epochs && live && !rc; e++) {
         rc = bp_group_train_epoch(x->g, x->o->progress, x->o->user, m, err);
+        if (rc == BP_ERR_INTERRUPTED) {
+            int pos = bp_group_step_in_epoch(x->g), steps = bp_group_steps_per_epoch(x->g);
+            rc = save_mid_epoch(x, err);
+            if (!rc)
+                rc = bp_fail(err, BP_ERR_INTERRUPTED,
+                             "stopped at step %d of %d of epoch %d of %d; state saved, run the "
+                             "same command again to continue",
+                             pos, steps, e + 1, cfg->epochs);
+            free(m);
+            return rc;
+        }
         if (rc) break;
         int last = e + 1 == cfg->epochs;
         int stopping = x->o->stop && *x->o->stop;
@@ -220,11 +286,15 @@ bp_status bp_run_group(const bp_config *cfg, const uint64_t *seeds, int R,
     if (!x) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
     x->cfg = cfg;
     x->o = opts;
+    x->ds = ds;
     x->R = R;
     bp_backend *be = NULL;
     int start = 0;
     bp_status rc = bp_backend_create(cfg, &be, err);
+    if (!rc) rc = bp_memory_check(cfg, R, ds, be, err); /* refuse before allocating */
+    if (!rc && opts->dirs) rc = bp_disk_check(cfg, R, ds, opts->dirs, err);
     if (!rc) rc = bp_group_create(cfg, seeds, R, ds, be, &x->g, err);
+    if (!rc) bp_group_set_stop(x->g, opts->stop);
     if (!rc && opts->dirs && opts->resume) rc = try_resume(x, &start, err);
     if (!rc && opts->dirs) rc = open_run_files(x, start, err);
     if (!rc) rc = train_epochs(x, start, diverged, err);

@@ -738,17 +738,21 @@ static bool dir_has_entries(const char *dir)
     struct dirent *e;
     bool any = false;
     while (!any && (e = readdir(d)))
-        any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+        any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+              strcmp(e->d_name, BP_SWEEP_DIR_LOCK) &&
+              strncmp(e->d_name, BP_WRITE_PROBE_PREFIX, strlen(BP_WRITE_PROBE_PREFIX));
     closedir(d);
     return any;
 }
 
-static bp_status check_existing_spec(const char *path, char *spec, bp_error *err)
+static bp_status check_existing_spec(const char *path, const char *spec, bp_error *err)
 {
-    char *old = NULL;
-    bp_status st = bp_read_text(path, &old, NULL, err);
-    if (!st) st = compare_specs(path, old, spec, err);
+    char *old = NULL, *now = strdup(spec); /* compare_specs splits its texts in place */
+    bp_status st = now ? bp_read_text(path, &old, NULL, err)
+                       : bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
+    if (!st) st = compare_specs(path, old, now, err);
     free(old);
+    free(now);
     return st;
 }
 
@@ -786,14 +790,29 @@ bp_status bp_sweep_check_dir(const bp_sweep *s, const char *dir, bp_error *err)
     return st;
 }
 
+static bool has_lock_file(const char *dir)
+{
+    char path[PATH_MAX_];
+    snprintf(path, sizeof path, "%s/" BP_SWEEP_DIR_LOCK, dir);
+    return bp_file_exists(path);
+}
+
+/* Checked once without the lock (so a refused DIR is left untouched), then
+ * again under DIR's lock: of two processes starting on a new DIR, one
+ * writes sweep.ini and the other finds it. */
 bp_status bp_sweep_prepare_dir(const bp_sweep *s, const char *dir, bp_error *err)
 {
     char path[PATH_MAX_], *spec = NULL;
-    int fresh = 0;
+    int fresh = 0, lock = -1;
     bp_status st = bp_sweep_spec_text(s, &spec, err);
     if (!st) st = check_dir(dir, spec, &fresh, err);
-    if (!st && fresh && !(st = bp_mkdir_p(dir, err)) && !(st = spec_path(dir, path, sizeof path, err)))
+    if (st && st != BP_ERR_NOMEM && has_lock_file(dir)) st = BP_OK; /* being written: see below */
+    if (!st) st = bp_mkdir_p(dir, err);
+    if (!st) st = bp_sweep_lock_dir(dir, &lock, err);
+    if (!st) st = check_dir(dir, spec, &fresh, err);
+    if (!st && fresh && !(st = spec_path(dir, path, sizeof path, err)))
         st = bp_write_file_atomic(path, spec, strlen(spec), err);
+    bp_unlock(lock);
     free(spec);
     return st;
 }

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,7 +48,8 @@ static bp_status read_run(const char *run_dir, bp_sweep_run_result *out, bp_erro
     bool diverged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "diverged"));
     out->state = diverged ? BP_SWEEP_DIVERGED : BP_SWEEP_DONE;
     double epochs = json_number(o, "epochs");
-    out->epochs = isfinite(epochs) ? (int)epochs : 0;
+    /* Only values an int holds may be cast (1e308 would be undefined). */
+    out->epochs = epochs >= 0 && epochs <= INT_MAX ? (int)epochs : 0;
     out->test_error = json_number(o, "test_error");
     out->valid_error = json_number(o, "valid_error");
     cJSON_Delete(o);
@@ -463,7 +465,10 @@ bp_status bp_sweep_write_summary(const bp_sweep *s, const char *dir, char **mark
                                  bp_error *err)
 {
     summary y;
-    bp_status st = summary_read(&y, s, dir, err);
+    int lock = -1; /* read and written under the lock: the last writer read the latest runs */
+    bp_status st = bp_sweep_lock_dir(dir, &lock, err);
+    if (st) return st;
+    st = summary_read(&y, s, dir, err);
     char *csv = NULL, *json = NULL, *md = NULL;
     if (!st) {
         csv = summary_csv(&y);
@@ -474,6 +479,7 @@ bp_status bp_sweep_write_summary(const bp_sweep *s, const char *dir, char **mark
     if (!st) st = write_text(dir, "summary.json", json, err);
     if (!st) st = write_text(dir, "summary.md", md, err);
     summary_free(&y);
+    bp_unlock(lock);
     free(csv);
     free(json);
     if (!st && markdown) *markdown = md;

@@ -21,6 +21,8 @@ struct bp_group {
     float *eval_metrics, *host_eval;
     int eval_chunks;
     int epoch;                 /* epochs completed */
+    int pos;                   /* steps of epoch `epoch`+1 done (a stop mid-epoch), else 0 */
+    volatile sig_atomic_t *stop; /* set asynchronously: stop at the next step */
     int diverged[BP_MAX_SEEDS];
 };
 
@@ -28,6 +30,9 @@ bp_net *bp_group_net(bp_group *g) { return g->net; }
 int bp_group_epoch(const bp_group *g) { return g->epoch; }
 void bp_group_set_epoch(bp_group *g, int epoch) { g->epoch = epoch; }
 int bp_group_steps_per_epoch(const bp_group *g) { return g->steps; }
+int bp_group_step_in_epoch(const bp_group *g) { return g->pos; }
+void bp_group_set_step_in_epoch(bp_group *g, int pos) { g->pos = pos; }
+void bp_group_set_stop(bp_group *g, volatile sig_atomic_t *stop) { g->stop = stop; }
 int bp_group_valid_size(const bp_group *g) { return g->n_valid; }
 bp_backend *bp_group_backend(bp_group *g) { return g->be; }
 
@@ -167,14 +172,22 @@ static bp_status shuffle_epoch(bp_group *g, bp_error *err)
     return BP_OK;
 }
 
-/* Issues every step of the epoch. Nothing here waits for the device, so
- * the sequence can be recorded once and replayed (see graph_begin). */
-static bp_status issue_steps(bp_group *g, bp_progress_fn progress, void *user)
+/* Issues the steps first..steps-1 of the epoch. Nothing here waits for the
+ * device, so the sequence can be recorded once and replayed (see
+ * graph_begin). With `stoppable`, a stop request ends the epoch after the
+ * current step: g->pos records where, and *stopped is set. */
+static bp_status issue_steps(bp_group *g, int first, int stoppable, int *stopped,
+                             bp_progress_fn progress, void *user)
 {
     bp_net *net = g->net;
     bp_backend *be = g->be;
     int every = g->steps / 100 > 0 ? g->steps / 100 : 1;
-    for (int s = 0; s < g->steps; s++) {
+    for (int s = first; s < g->steps; s++) {
+        if (stoppable && s > first && g->stop && *g->stop) {
+            g->pos = s;
+            *stopped = 1;
+            return BP_OK;
+        }
         BP_TRY(be->ops->gather(be, net->R, net->B, net->n[0], g->train_x, g->train_y,
                                g->idx + (size_t)s * net->B, (size_t)g->n_train, net->H[0],
                                net->labels));
@@ -193,23 +206,32 @@ static bp_status issue_steps(bp_group *g, bp_progress_fn progress, void *user)
 /* The epoch's steps, through the backend's recorder when it has one: the
  * CUDA backend warms up on the first epoch, records the second as a graph
  * and replays it from then on (one launch per epoch instead of ~30 per
- * step). A failed recording ran nothing: the steps are issued again. */
-static bp_status run_steps(bp_group *g, bp_progress_fn progress, void *user)
+ * step). A failed recording ran nothing: the steps are issued again.
+ * Without a recorder (CPU), or for the rest of an epoch resumed mid-way,
+ * the steps are issued one by one and a stop request takes effect at the
+ * next step; a recorded epoch runs whole. */
+static bp_status run_steps(bp_group *g, int *stopped, bp_progress_fn progress, void *user)
 {
     bp_net *net = g->net;
     bp_backend *be = g->be;
     long long step0 = net->step;
     BP_TRY(bp_optim_prepare(net, be, g->steps));
+    int first = g->pos;
+    g->pos = 0;
+    if (!be->ops->graph_begin || first > 0) {
+        BP_TRY(issue_steps(g, first, 1, stopped, progress, user));
+        return be->ops->sync(be);
+    }
     int replay = 0;
-    if (be->ops->graph_begin) BP_TRY(be->ops->graph_begin(be, &replay));
+    BP_TRY(be->ops->graph_begin(be, &replay));
     bp_status rc = BP_OK;
     if (replay) net->step += g->steps;
-    else rc = issue_steps(g, progress, user);
+    else rc = issue_steps(g, 0, 0, stopped, progress, user);
     if (be->ops->graph_end) {
         bp_status end = be->ops->graph_end(be);
         if (end == BP_ERR_UNSUPPORTED) {
             net->step = step0;
-            rc = issue_steps(g, progress, user);
+            rc = issue_steps(g, 0, 0, stopped, progress, user);
         } else if (!rc) {
             rc = end;
         }
@@ -288,10 +310,14 @@ bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
     bp_net *net = g->net;
     bp_backend *be = g->be;
     double t0 = now_seconds();
+    int stopped = 0;
     bp_status rc = shuffle_epoch(g, err);
     if (rc) return rc;
-    if (run_steps(g, progress, user))
+    if (run_steps(g, &stopped, progress, user))
         return bp_backend_fail(be, err, "training step");
+    if (stopped)
+        return bp_fail(err, BP_ERR_INTERRUPTED, "stopped after step %d of %d of epoch %d",
+                       g->pos, g->steps, g->epoch + 1);
     size_t nm = (size_t)g->steps * net->metric_slots * net->R;
     if (be->ops->download(be, net->host_metrics, net->metrics, nm * sizeof(float)))
         return bp_backend_fail(be, err, "downloading training metrics");
@@ -329,4 +355,40 @@ int bp_group_align_points(const bp_group *g, int r, bp_align_point *out, int max
         bp_align_point_of(net, net->host_align + (size_t)m * bp_align_floats(net), r,
                           first + (long long)m * net->cfg.align_every, &out[m]);
     return n;
+}
+
+int bp_group_first_nonfinite_step(const bp_group *g, int r)
+{
+    const bp_net *net = g->net;
+    for (int s = 0; s < g->steps; s++) {
+        const float *m = net->host_metrics + (size_t)s * net->metric_slots * net->R;
+        for (int k = 0; k < net->metric_slots; k++)
+            if (!isfinite(m[(size_t)k * net->R + r])) return s;
+    }
+    return -1;
+}
+
+bp_status bp_group_replay_epoch(bp_group *g, int from_step, int to_step, bp_step_check_fn check,
+                                void *user, int *stopped, bp_error *err)
+{
+    bp_net *net = g->net;
+    bp_backend *be = g->be;
+    *stopped = -1;
+    bp_status rc = shuffle_epoch(g, err);
+    if (rc) return rc;
+    if (bp_optim_prepare(net, be, g->steps)) return bp_backend_fail(be, err, "replay");
+    for (int s = 0; s < g->steps && s <= to_step; s++) {
+        float *metrics = net->metrics + (size_t)s * net->metric_slots * net->R;
+        if (be->ops->gather(be, net->R, net->B, net->n[0], g->train_x, g->train_y,
+                            g->idx + (size_t)s * net->B, (size_t)g->n_train, net->H[0],
+                            net->labels))
+            return bp_backend_fail(be, err, "replay");
+        rc = bp_train_step_checked(net, be, metrics, s >= from_step ? check : NULL, user);
+        if (rc == BP_ERR_DIVERGED) {
+            *stopped = s;
+            return BP_OK;
+        }
+        if (rc || be->ops->sync(be)) return bp_backend_fail(be, err, "replay");
+    }
+    return BP_OK;
 }

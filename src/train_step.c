@@ -6,12 +6,15 @@
 #include "biopp/rule.h"
 #include "biopp/step.h"
 
-bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics)
-{
-    return bp_train_step_measured(net, be, metrics, NULL);
-}
+/* check(user, phase) after each phase; a non-zero return stops the step
+ * there (BP_ERR_DIVERGED). Only the divergence replay passes a check. */
+#define CHECK(phase)                                                          \
+    do {                                                                      \
+        if (check && check(user, phase, metrics)) return BP_ERR_DIVERGED;     \
+    } while (0)
 
-bp_status bp_train_step_measured(bp_net *net, bp_backend *be, float *metrics, float *align)
+static bp_status train_step(bp_net *net, bp_backend *be, float *metrics, float *align,
+                            bp_step_check_fn check, void *user)
 {
     int rows = net->B;
     float scale = bp_grad_scale(net, rows);
@@ -22,14 +25,36 @@ bp_status bp_train_step_measured(bp_net *net, bp_backend *be, float *metrics, fl
     if (net->step - net->hyper_base >= net->hyper_count) BP_TRY(bp_optim_prepare(net, be, 1));
     net->step_t = net->step_ts + (net->step - net->hyper_base);
     BP_TRY(bp_forward(net, be, rows));
+    CHECK(BP_PHASE_FORWARD);
     if (rule->prepare) BP_TRY(rule->prepare(net, be));
     BP_TRY(bp_forward_phase(net, be, rows, metrics, scale));
+    CHECK(BP_PHASE_FORWARD_LEARNING);
     /* Before the update: BP's deltas must use the W the rule's deltas used. */
     if (align) BP_TRY(bp_align_measure(net, be, rows, align));
     if (rule->before_update) BP_TRY(rule->before_update(net, be));
     net->step++;
     BP_TRY(bp_optim_step(net, be, &net->fwd, 0));
+    CHECK(BP_PHASE_FORWARD_UPDATE);
     if (!rule->backward_phase) return BP_OK;
     BP_TRY(rule->backward_phase(net, be, rows, metrics, scale));
-    return bp_optim_step(net, be, &net->fb, 1);
+    CHECK(BP_PHASE_BACKWARD_LEARNING);
+    BP_TRY(bp_optim_step(net, be, &net->fb, 1));
+    CHECK(BP_PHASE_BACKWARD_UPDATE);
+    return BP_OK;
+}
+
+bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics)
+{
+    return train_step(net, be, metrics, NULL, NULL, NULL);
+}
+
+bp_status bp_train_step_measured(bp_net *net, bp_backend *be, float *metrics, float *align)
+{
+    return train_step(net, be, metrics, align, NULL, NULL);
+}
+
+bp_status bp_train_step_checked(bp_net *net, bp_backend *be, float *metrics,
+                                bp_step_check_fn check, void *user)
+{
+    return train_step(net, be, metrics, NULL, check, user);
 }

@@ -51,7 +51,9 @@ typedef struct bp_backend_ops {
     const char *name;
     void (*destroy)(bp_backend *be);
 
-    /* Memory. alloc returns zeroed memory or NULL (error set). */
+    /* Memory. alloc returns zeroed memory or NULL (error set). upload has
+     * finished reading host_src when it returns (the caller may reuse or
+     * free it at once), even though the copy itself may still be queued. */
     void *(*alloc)(bp_backend *be, size_t bytes);
     void (*release)(bp_backend *be, void *p);
     bp_status (*upload)(bp_backend *be, void *dst, const void *host_src, size_t bytes);
@@ -168,6 +170,9 @@ bp_status bp_backend_create(const bp_config *cfg, bp_backend **out, bp_error *er
 void bp_backend_destroy(bp_backend *be);
 
 bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err);
+/* CPUs this process may run on (its sched_getaffinity mask: taskset, cgroups,
+ * Slurm); what `threads = 0` means. At least 1. */
+int bp_cpu_count(void);
 bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_error *err);
 
 /* Copies the backend's last error into err (with a context prefix) and

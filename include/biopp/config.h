@@ -66,7 +66,7 @@ typedef struct {
     int batch;
     int epochs;
     uint64_t seed;
-    int threads;           /* CPU threads (OpenBLAS); 0 = all cores */
+    int threads;           /* CPU threads (OpenBLAS); 0 = bp_cpu_count() (affinity mask) */
     bp_device device;
     bp_precision precision;
     int eval_batch;        /* samples per evaluation chunk */

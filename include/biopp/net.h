@@ -109,6 +109,10 @@ typedef struct bp_net {
 bp_status bp_net_create(const bp_config *cfg, const uint64_t *seeds, int R, int n_input,
                         int classes, bp_backend *be, bp_net **out, bp_error *err);
 void bp_net_destroy(bp_net *net, bp_backend *be);
+/* The same net's shapes without any buffer (arena sizes n for R runs, the
+ * rule's tensors and metric slots), for memory estimates; free() it.
+ * NULL when out of memory or R is out of range. */
+bp_net *bp_net_plan(const bp_config *cfg, int R, int n_input, int classes);
 
 /* Makes room for Adam's factors of `steps` steps (see bp_optim_prepare). */
 bp_status bp_net_reserve_steps(bp_net *net, bp_backend *be, int steps, bp_error *err);

@@ -12,7 +12,7 @@
 typedef struct {
     const char *const *dirs;   /* R run directories (created), or NULL: no files */
     int resume;                /* continue from checkpoints found in dirs */
-    volatile sig_atomic_t *stop; /* set asynchronously: stop after this epoch */
+    volatile sig_atomic_t *stop; /* set asynchronously: stop at the next step (CPU) */
     bp_progress_fn progress;   /* per-step progress (may be NULL) */
     /* After each epoch, for each run still training (may be NULL). */
     void (*on_epoch)(void *user, int r, const bp_epoch_metrics *m);
@@ -26,11 +26,21 @@ bp_status bp_run_group(const bp_config *cfg, const uint64_t *seeds, int R,
                        const bp_dataset *ds, const bp_runner_opts *opts, int *diverged,
                        bp_error *err);
 
-/* Epoch recorded in a checkpoint file's header (without loading it). */
+/* Epoch recorded in a checkpoint file's header (without loading it), and
+ * with bp_checkpoint_peek the step reached within the next epoch (0 at an
+ * epoch boundary; pos may be NULL). */
 bp_status bp_checkpoint_peek_epoch(const char *path, int *epoch, bp_error *err);
+bp_status bp_checkpoint_peek(const char *path, int *epoch, int *pos, bp_error *err);
 
-/* Set by the handlers of bp_install_stop_handlers on SIGINT/SIGTERM. */
+/* Set by the handlers of bp_install_stop_handlers on SIGINT, SIGTERM and
+ * SIGUSR1 (bp_stop_signal: which one; SIGUSR1 is the cluster's "time is
+ * nearly up" warning, docs/CLUSTER.md). A second signal ends the process. */
 extern volatile sig_atomic_t bp_stop_requested;
+extern volatile sig_atomic_t bp_stop_signal;
 void bp_install_stop_handlers(void);
+
+/* Exit status of a command stopped by SIGUSR1 with its state saved:
+ * "requeue me" (EX_TEMPFAIL); SIGINT/SIGTERM give 130. */
+#define BP_EXIT_REQUEUE 75
 
 #endif

@@ -32,6 +32,22 @@ bp_status bp_train_step(bp_net *net, bp_backend *be, float *metrics);
  * measures nothing. */
 bp_status bp_train_step_measured(bp_net *net, bp_backend *be, float *metrics, float *align);
 
+/* The phases of a step, for bp_train_step_checked. */
+typedef enum {
+    BP_PHASE_FORWARD,           /* H_l, logits, yhat */
+    BP_PHASE_FORWARD_LEARNING,  /* e, delta_l, grads of W, b; loss metrics */
+    BP_PHASE_FORWARD_UPDATE,    /* W, b and their optimizer state */
+    BP_PHASE_BACKWARD_LEARNING, /* BFA/BDFA feedback grads; feedback-loss metrics */
+    BP_PHASE_BACKWARD_UPDATE    /* feedback weights and their optimizer state */
+} bp_step_phase;
+/* metrics: this step's metric slots (backend memory). */
+typedef int (*bp_step_check_fn)(void *user, bp_step_phase phase, const float *metrics);
+
+/* bp_train_step with check(user, phase) called after each phase; a
+ * non-zero return stops there with BP_ERR_DIVERGED. */
+bp_status bp_train_step_checked(bp_net *net, bp_backend *be, float *metrics,
+                                bp_step_check_fn check, void *user);
+
 /* 1/B for grad_reduce = mean, 1 for sum. */
 float bp_grad_scale(const bp_net *net, int rows);
 

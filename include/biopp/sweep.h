@@ -120,6 +120,26 @@ bp_status bp_sweep_run_cell(const bp_sweep *s, const bp_sweep_cell *cell, const 
                             const bp_dataset *ds, const bp_runner_opts *opts, int *diverged,
                             bp_error *err);
 
+/* Shards (docs/CLUSTER.md). The estimated cost of a cell (FLOPs of its
+ * `runs` runs over all epochs, training and evaluation). */
+double bp_sweep_cell_cost(const bp_config *cfg, int runs);
+/* Splits the cells into N shards, deterministically, balanced by cost
+ * (longest first, each to the least loaded shard): shard_of[i] (n_cells
+ * entries) receives cell i's shard, load[k] (N entries) shard k's total
+ * cost, cost[i] (may be NULL) cell i's cost. Every shard's load is at most
+ * total / N + the largest cell's cost. */
+bp_status bp_sweep_shards(const bp_sweep *s, int N, int *shard_of, double *cost, double *load,
+                          bp_error *err);
+
+/* Locks (docs/SWEEP.md, "Sharing a folder"). The lock of a cell,
+ * DIR/<cell>/.lock (the cell's folder is created): wait = 0 returns at once
+ * with *fd = -1 when another process holds it. Release with bp_unlock. */
+bp_status bp_sweep_lock_cell(const char *dir, const bp_sweep_cell *cell, int wait, int *fd,
+                             bp_error *err);
+/* The lock of DIR's shared files (sweep.ini, summaries); waits for it. */
+#define BP_SWEEP_DIR_LOCK ".sweep.lock"
+bp_status bp_sweep_lock_dir(const char *dir, int *fd, bp_error *err);
+
 /* Reads the cell's final.json files and computes its statistics.
  * Free with bp_sweep_cell_result_free. */
 bp_status bp_sweep_cell_result_read(const bp_sweep *s, const char *dir,
@@ -128,7 +148,7 @@ bp_status bp_sweep_cell_result_read(const bp_sweep *s, const char *dir,
 void bp_sweep_cell_result_free(bp_sweep_cell_result *res);
 
 /* Recomputes DIR/summary.csv, summary.json and summary.md from the run
- * folders and writes them atomically; *markdown (if not NULL) receives the
+ * folders and writes them atomically, holding DIR's lock; *markdown (if not NULL) receives the
  * text of summary.md (caller frees). */
 bp_status bp_sweep_write_summary(const bp_sweep *s, const char *dir, char **markdown,
                                  bp_error *err);

@@ -5,9 +5,12 @@
 #ifndef BIOPP_TRAIN_H
 #define BIOPP_TRAIN_H
 
+#include <signal.h>
+
 #include "biopp/align.h"
 #include "biopp/data.h"
 #include "biopp/net.h"
+#include "biopp/step.h"
 
 typedef struct {
     int epoch;            /* 1-based */
@@ -22,6 +25,7 @@ typedef struct {
     int diverged;         /* a loss became NaN/Inf (this epoch or earlier) */
     int has_align;        /* align_every > 0: align holds the epoch's mean angles */
     bp_align_point align;
+    char nonfinite[320];  /* the epoch it diverged: where the first NaN/Inf appeared, or "" */
 } bp_epoch_metrics;
 
 typedef struct bp_group bp_group;
@@ -33,7 +37,12 @@ bp_status bp_group_create(const bp_config *cfg, const uint64_t *seeds, int R,
                           const bp_dataset *ds, bp_backend *be, bp_group **out, bp_error *err);
 void bp_group_destroy(bp_group *g);
 
-/* Trains one epoch and evaluates; fills out[r] for r < R. */
+/* Trains one epoch and evaluates; fills out[r] for r < R. When the stop
+ * flag (bp_group_set_stop) is set during the epoch, returns
+ * BP_ERR_INTERRUPTED after the current step, with the epoch's progress in
+ * bp_group_step_in_epoch (a checkpoint saves it; the next call continues the
+ * epoch from there, with the same sample order). A backend that records
+ * epochs (CUDA graphs) finishes a recorded epoch before stopping. */
 bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
                                bp_epoch_metrics *out, bp_error *err);
 
@@ -51,9 +60,24 @@ void bp_group_set_epoch(bp_group *g, int epoch);
 int bp_group_steps_per_epoch(const bp_group *g);
 int bp_group_valid_size(const bp_group *g);
 bp_backend *bp_group_backend(bp_group *g);
+int bp_group_step_in_epoch(const bp_group *g); /* steps done of the epoch in progress */
+void bp_group_set_step_in_epoch(bp_group *g, int pos);
+void bp_group_set_stop(bp_group *g, volatile sig_atomic_t *stop);
+
+/* The first step of the last epoch whose metrics (loss, feedback loss) are
+ * NaN/Inf for run r, or -1. */
+int bp_group_first_nonfinite_step(const bp_group *g, int r);
+
+/* Trains the next epoch's steps 0..to_step one at a time (not recorded),
+ * calling check after every phase of steps >= from_step; stops at the first
+ * step where check returns non-zero (*stopped, else -1). For locating a
+ * divergence (src/nonfinite.c); the group's epoch count is not advanced. */
+bp_status bp_group_replay_epoch(bp_group *g, int from_step, int to_step, bp_step_check_fn check,
+                                void *user, int *stopped, bp_error *err);
 
 /* Checkpoints of one run r: every weight, the optimizer state, the epoch
- * and step counts; versioned, CRC-checked, written atomically (temp file +
+ * and step counts, and within an unfinished epoch the step reached and the
+ * metrics of the steps done; versioned, CRC-checked, written atomically (temp file +
  * rename). Loading checks that the model's tensors match by name and shape. */
 bp_status bp_checkpoint_save(bp_group *g, int r, const char *path, bp_error *err);
 bp_status bp_checkpoint_load(bp_group *g, int r, const char *path, bp_error *err);

@@ -24,7 +24,7 @@
 #include "kernels/optim.h"
 
 typedef struct {
-    int threads;      /* the user's `threads` (0 resolved to the core count) */
+    int threads;      /* the user's `threads` (0 resolved by bp_cpu_count) */
     int blas_threads; /* what OpenBLAS is set to now */
     bp_pool *pool;    /* NULL when threads == 1 */
 } cpu_impl;
@@ -373,10 +373,7 @@ bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err)
         free(im);
         return bp_fail(err, BP_ERR_NOMEM, "cpu backend: out of memory");
     }
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (int)n : 1;
-    }
+    if (threads == 0) threads = bp_cpu_count();
     im->threads = threads;
     im->pool = bp_pool_create(threads); /* NULL for 1 thread: runs go serially */
     im->blas_threads = -1;

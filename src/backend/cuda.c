@@ -29,10 +29,20 @@ typedef struct {
     cudaGraphExec_t graph;
     int graph_calls; /* graph_begin calls so far: the first one warms up */
     int capturing;
+    bp_status capture_rc; /* first failure of an op while recording, else BP_OK */
     int graphs_off;  /* BIOPP_CUDA_GRAPHS=0, or a recording failed */
 } cuda_impl;
 
 static cuda_impl *impl_of(bp_backend *be) { return (cuda_impl *)be->impl; }
+
+/* An operation failed: if an epoch is being recorded, the recording is
+ * incomplete and graph_end must discard it. Returns code. */
+static bp_status op_failed(bp_backend *be, bp_status code)
+{
+    cuda_impl *im = impl_of(be);
+    if (im && im->capturing && !im->capture_rc) im->capture_rc = code;
+    return code;
+}
 
 /* 32 MiB, NVIDIA's recommendation for Hopper; a user-owned workspace keeps
  * cuBLAS from allocating inside a graph recording. */
@@ -73,8 +83,8 @@ static bp_status check_cuda(bp_backend *be, cudaError_t rc, bp_status code, cons
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return bp_fail(&be->err, code, "%s failed: %s (%s)", what, cudaGetErrorString(rc),
-                   cudaGetErrorName(rc));
+    return op_failed(be, bp_fail(&be->err, code, "%s failed: %s (%s)", what,
+                                 cudaGetErrorString(rc), cudaGetErrorName(rc)));
 }
 
 static bp_status check_blas(bp_backend *be, cublasStatus_t rc, const char *fmt, ...)
@@ -87,8 +97,9 @@ static bp_status check_blas(bp_backend *be, cublasStatus_t rc, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return bp_fail(&be->err, rc == CUBLAS_STATUS_ALLOC_FAILED ? BP_ERR_NOMEM : BP_ERR_DEVICE,
-                   "%s failed: %s", what, cublas_status_string(rc));
+    return op_failed(be, bp_fail(&be->err,
+                                 rc == CUBLAS_STATUS_ALLOC_FAILED ? BP_ERR_NOMEM : BP_ERR_DEVICE,
+                                 "%s failed: %s", what, cublas_status_string(rc)));
 }
 
 /* ---- memory ------------------------------------------------------------ */
@@ -163,14 +174,24 @@ static bp_status cuda_sync(bp_backend *be)
     return check_cuda(be, cudaGetLastError(), BP_ERR_DEVICE, "sync: cudaGetLastError");
 }
 
+static void cuda_graph_reset(bp_backend *be);
+
 /* Makes the reduction scratch hold the partials of R runs. Grows rarely
  * (the first op of a larger R); the old buffer is freed only after the
- * stream has drained, since queued kernels may still read it. */
+ * stream has drained, since queued kernels may still read it. A recorded
+ * epoch points at the old buffer, so growing drops it; while recording,
+ * growing (a wait and an allocation) is not allowed and the op fails. */
 static bp_status ensure_scratch(bp_backend *be, int R)
 {
     cuda_impl *im = impl_of(be);
     size_t need = bp_cuda_scratch_doubles(R);
     if (need <= im->scratch_n) return BP_OK;
+    if (im->capturing)
+        return op_failed(be, bp_fail(&be->err, BP_ERR_UNSUPPORTED,
+                                     "cuda: the reduction scratch must grow for R = %d while an "
+                                     "epoch is being recorded as a CUDA graph (R changed "
+                                     "between the warm-up and the recording)",
+                                     R));
     bp_status rc = check_cuda(be, cudaStreamSynchronize(im->stream), BP_ERR_DEVICE,
                               "growing the reduction scratch: cudaStreamSynchronize");
     if (rc) return rc;
@@ -183,7 +204,10 @@ static bp_status ensure_scratch(bp_backend *be, int R)
                        "R = %d; cudaMalloc: %s)",
                        need * sizeof(double), R, cudaGetErrorString(crc));
     }
-    if (im->scratch) cudaFree(im->scratch);
+    if (im->scratch) {
+        cuda_graph_reset(be);
+        cudaFree(im->scratch);
+    }
     im->scratch = p;
     im->scratch_n = need;
     return BP_OK;
@@ -398,17 +422,29 @@ static bp_status cuda_graph_begin(bp_backend *be, int *replay)
         return BP_OK;
     }
     im->capturing = 1;
+    im->capture_rc = BP_OK;
     return BP_OK;
 }
 
-/* Ends a recording: on any failure nothing has run, graphs go off and the
- * caller issues the operations again (BP_ERR_UNSUPPORTED). */
+/* Ends a recording. If an operation failed while recording, the graph is
+ * incomplete: it is discarded, nothing runs, and the op's error (already
+ * in be->err and returned to the caller by that op) is returned again.
+ * If recording or instantiating failed, nothing has run: graphs go off and
+ * the caller issues the operations again (BP_ERR_UNSUPPORTED). */
 static bp_status end_capture(bp_backend *be)
 {
     cuda_impl *im = impl_of(be);
     cudaGraph_t g = NULL;
     im->capturing = 0;
     cudaError_t rc = cudaStreamEndCapture(im->stream, &g);
+    if (im->capture_rc) {
+        if (g) cudaGraphDestroy(g);
+        cudaGetLastError(); /* an invalidated capture's error belongs to the failed op */
+        im->graph_calls = 1; /* the next epoch records again */
+        bp_status op_rc = im->capture_rc;
+        im->capture_rc = BP_OK;
+        return op_rc;
+    }
     if (rc == cudaSuccess) rc = cudaGraphInstantiate(&im->graph, g, 0);
     if (g) cudaGraphDestroy(g);
     if (rc != cudaSuccess) {
@@ -527,8 +563,10 @@ bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_er
         step = "cublasSetStream";
     else if ((brc = cublasSetMathMode(im->blas, math)) != CUBLAS_STATUS_SUCCESS)
         step = "cublasSetMathMode";
-    else if (cudaMalloc(&im->blas_ws, BP_CUBLAS_WORKSPACE) != cudaSuccess)
+    else if (cudaMalloc(&im->blas_ws, BP_CUBLAS_WORKSPACE) != cudaSuccess) {
+        cudaGetLastError(); /* else the next launch check would report it */
         step = "cudaMalloc (cuBLAS workspace)", brc = CUBLAS_STATUS_ALLOC_FAILED;
+    }
     else if ((brc = cublasSetWorkspace(im->blas, im->blas_ws, BP_CUBLAS_WORKSPACE)) !=
              CUBLAS_STATUS_SUCCESS)
         step = "cublasSetWorkspace";

@@ -4,8 +4,6 @@
 
 #include "cli.h"
 
-#define BIOPP_VERSION "0.1.0"
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -20,6 +18,8 @@ static void usage(FILE *f)
             "  export  weights to Python:  biopp export --run DIR --out FILE.safetensors\n"
             "  generate BFA's images:     biopp generate --run DIR --out FILE.png [--scale N]\n"
             "  plot    charts (gnuplot):   biopp plot RUN_OR_SWEEP_DIR --out FOLDER\n"
+            "  merge   summarise shards:   biopp merge DIR [--allow-partial]\n"
+            "  slurm   cluster job files:  biopp slurm --config FILE --out DIR --shards N [--submit]\n"
             "\n"
             "`biopp <command> --help` describes each command. Config keys: docs/CONFIG.md.\n");
 }
@@ -45,6 +45,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "merge")) return cmd_merge(argc - 1, argv + 1);
+    if (!strcmp(cmd, "slurm")) return cmd_slurm(argc - 1, argv + 1);
     fprintf(stderr, "biopp: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

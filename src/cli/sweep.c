@@ -3,11 +3,14 @@
  * The library part (parsing, cells, spec file, summaries) is src/sweep.c. */
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "biopp/backend.h"
 #include "biopp/data.h"
+#include "biopp/fsutil.h"
 #include "biopp/runner.h"
 #include "biopp/sweep.h"
 #include "cli.h"
@@ -17,7 +20,8 @@
 static void sweep_usage(FILE *f)
 {
     fprintf(f,
-            "usage: biopp sweep --config FILE --out DIR [--set key=value]... [--dry-run] [--solo]\n"
+            "usage: biopp sweep --config FILE --out DIR [--set key=value]... [--shard K/N]\n"
+            "                   [--jobs J] [--dry-run] [--solo]\n"
             "\n"
             "Trains every cell of a grid. FILE is a config file (docs/CONFIG.md) whose keys\n"
             "may hold comma-separated lists (rule = bp,fa,dfa; hidden = 1x400,2x400), plus\n"
@@ -30,6 +34,10 @@ static void sweep_usage(FILE *f)
             "  --out DIR         the sweep folder: DIR/sweep.ini, DIR/<cell>/seed-<s>/,\n"
             "                    DIR/summary.md, .csv, .json (required unless --dry-run)\n"
             "  --set key=value   override one key, also with a list: --set hidden=1x400,2x400\n"
+            "  --shard K/N       train only shard K (0..N-1) of N: whole cells, split the same\n"
+            "                    way every time, balanced by estimated cost (docs/CLUSTER.md)\n"
+            "  --jobs J          train J cells at once (child processes), the CPU threads\n"
+            "                    divided between them (threads = 0: the affinity mask)\n"
             "  --dry-run         list the cells and their runs; train nothing\n"
             "  --solo            train each seed alone, not as one group (same results,\n"
             "                    slower: for timing the grouping)\n"
@@ -37,22 +45,41 @@ static void sweep_usage(FILE *f)
             "\n"
             "Running the same command again continues a stopped sweep: finished cells are\n"
             "kept, the others resume from their checkpoints. A different sweep in an existing\n"
-            "DIR is refused.\n"
+            "DIR is refused. Several processes may share DIR (shards, two commands): a cell\n"
+            "being trained is locked (DIR/<cell>/.lock); the others skip it, then wait for it.\n"
             "\n"
             "Exit status: 0 done (diverged runs are results, flagged in the summary),\n"
-            "1 error, 2 bad usage, 130 interrupted (state saved: run the same command again).\n");
+            "1 error, 2 bad usage, 130 interrupted by SIGINT/SIGTERM, 75 stopped by SIGUSR1\n"
+            "(a cluster's time-limit warning: requeue); both save the state at the next step:\n"
+            "run the same command again.\n");
 }
 
 typedef struct {
     const char *config, *out;
     const char *sets[BP_MAX_SETS];
     int nsets, dry_run, solo;
+    int shard, shards; /* --shard K/N; shards = 0: the whole sweep */
+    int jobs;
 } sweep_args;
+
+/* "K/N" with 0 <= K < N. */
+static int parse_shard(const char *text, int *k, int *n)
+{
+    char tail;
+    return sscanf(text, "%d/%d%c", k, n, &tail) == 2 && *n >= 1 && *k >= 0 && *k < *n;
+}
+
+static int parse_jobs(const char *text, int *jobs)
+{
+    char tail;
+    return sscanf(text, "%d%c", jobs, &tail) == 1 && *jobs >= 1 && *jobs <= 1024;
+}
 
 /* -1: go on; otherwise the exit status. */
 static int parse_args(int argc, char **argv, sweep_args *a)
 {
     memset(a, 0, sizeof *a);
+    a->jobs = 1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
@@ -64,6 +91,17 @@ static int parse_args(int argc, char **argv, sweep_args *a)
             a->out = argv[++i];
         } else if (!strcmp(s, "--set") && i + 1 < argc && a->nsets < BP_MAX_SETS) {
             a->sets[a->nsets++] = argv[++i];
+        } else if (!strcmp(s, "--shard") && i + 1 < argc) {
+            if (!parse_shard(argv[++i], &a->shard, &a->shards)) {
+                fprintf(stderr, "biopp sweep: --shard '%s': expected K/N with 0 <= K < N, e.g. "
+                                "--shard 0/4\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(s, "--jobs") && i + 1 < argc) {
+            if (!parse_jobs(argv[++i], &a->jobs)) {
+                fprintf(stderr, "biopp sweep: --jobs '%s': expected a count 1..1024\n", argv[i]);
+                return 2;
+            }
         } else if (!strcmp(s, "--dry-run")) {
             a->dry_run = 1;
         } else if (!strcmp(s, "--solo")) {
@@ -101,6 +139,57 @@ static void format_duration(double s, char *buf, size_t n)
     else snprintf(buf, n, "%.1fs", s);
 }
 
+/* ---- the cells of this process ------------------------------------------ */
+
+/* The cells this command trains: the shard's (--shard K/N) or all, in cell
+ * order; with --jobs, largest first, so that the jobs end close together. */
+typedef struct {
+    int n, *cell;
+    double *cost, *load; /* per cell, per shard (shards >= 1) */
+    int shards;
+} cell_list;
+
+static int cmp_cost_desc(const void *a, const void *b, void *costs)
+{
+    const double *c = costs;
+    int x = *(const int *)a, y = *(const int *)b;
+    if (c[x] != c[y]) return c[x] > c[y] ? -1 : 1;
+    return x - y;
+}
+
+static int make_list(const bp_sweep *s, const sweep_args *a, cell_list *l)
+{
+    bp_error err = {0};
+    memset(l, 0, sizeof *l);
+    l->shards = a->shards ? a->shards : 1;
+    int *shard_of = calloc((size_t)s->n_cells, sizeof *shard_of);
+    l->cell = calloc((size_t)s->n_cells, sizeof *l->cell);
+    l->cost = calloc((size_t)s->n_cells, sizeof *l->cost);
+    l->load = calloc((size_t)l->shards, sizeof *l->load);
+    if (!shard_of || !l->cell || !l->cost || !l->load) {
+        free(shard_of);
+        fprintf(stderr, "biopp sweep: out of memory\n");
+        return 1;
+    }
+    if (bp_sweep_shards(s, l->shards, shard_of, l->cost, l->load, &err)) {
+        free(shard_of);
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < s->n_cells; i++)
+        if (shard_of[i] == a->shard) l->cell[l->n++] = i;
+    if (a->jobs > 1) qsort_r(l->cell, (size_t)l->n, sizeof *l->cell, cmp_cost_desc, l->cost);
+    free(shard_of);
+    return 0;
+}
+
+static void free_list(cell_list *l)
+{
+    free(l->cell);
+    free(l->cost);
+    free(l->load);
+}
+
 /* ---- --dry-run ---------------------------------------------------------- */
 
 static const char *cell_state(const bp_sweep *s, const char *out, const bp_sweep_cell *c)
@@ -115,9 +204,22 @@ static const char *cell_state(const bp_sweep *s, const char *out, const bp_sweep
     return finished ? "  partly done" : "";
 }
 
-static int dry_run(const bp_sweep *s, const char *out)
+static void print_shards(const sweep_args *a, const cell_list *l)
+{
+    double total = 0;
+    for (int k = 0; k < l->shards; k++) total += l->load[k];
+    printf("shard %d of %d: %d cells, estimated cost %.3g FLOP (%.1f%% of the sweep; "
+           "shards:", a->shard, a->shards, l->n, l->load[a->shard],
+           total > 0 ? 100.0 * l->load[a->shard] / total : 0.0);
+    for (int k = 0; k < l->shards; k++)
+        printf(" %.1f%%", total > 0 ? 100.0 * l->load[k] / total : 0.0);
+    printf(")\n");
+}
+
+static int dry_run(const bp_sweep *s, const sweep_args *a, const cell_list *l)
 {
     bp_error err = {0};
+    const char *out = a->out;
     if (out && bp_sweep_check_dir(s, out, &err)) {
         fprintf(stderr, "biopp sweep: %s\n", err.msg);
         return 1;
@@ -129,7 +231,9 @@ static int dry_run(const bp_sweep *s, const char *out)
     printf("seeds:");
     for (int r = 0; r < s->n_seeds; r++) printf(" %" PRIu64, s->seeds[r]);
     printf("\n");
-    for (int i = 0; i < s->n_cells; i++) {
+    if (a->shards) print_shards(a, l);
+    for (int j = 0; j < l->n; j++) {
+        int i = l->cell[j];
         if (bp_sweep_cell_at(s, i, c, &err)) {
             fprintf(stderr, "biopp sweep: %s\n", err.msg);
             free(c);
@@ -142,6 +246,7 @@ static int dry_run(const bp_sweep *s, const char *out)
     free(c);
     return 0;
 }
+
 
 /* ---- progress ----------------------------------------------------------- */
 
@@ -160,6 +265,7 @@ typedef struct {
     long long trained;         /* epoch-runs trained by this process */
     double seconds;            /* wall time of earlier cells' training */
     double cell_start;
+    int quiet;                 /* a --jobs child: no progress bar, no header */
 } sweep_ui;
 
 static long long cell_left(const sweep_ui *ui)
@@ -306,27 +412,34 @@ static const bp_dataset *cell_dataset(dataset_cache *dc, const bp_config *cfg)
 }
 
 /* Work left (epoch-runs) and cells already done. */
-static int count_pending(const bp_sweep *s, const char *out, bp_sweep_cell *c, long long *work)
+/* Work left (epoch-runs) and cells already done, of the list. */
+static int count_pending(const bp_sweep *s, const char *out, const cell_list *l,
+                         bp_sweep_cell *c, long long *work)
 {
     int done = 0;
     bp_error err;
     *work = 0;
-    for (int i = 0; i < s->n_cells; i++) {
-        if (bp_sweep_cell_at(s, i, c, &err)) continue;
+    for (int j = 0; j < l->n; j++) {
+        if (bp_sweep_cell_at(s, l->cell[j], c, &err)) continue;
         if (bp_sweep_cell_done(s, out, c)) done++;
         else *work += (long long)s->n_seeds * c->cfg.epochs;
     }
     return done;
 }
 
-/* Trains one pending cell: 0 done, 1 error, 130 interrupted. */
+/* 130 or 75 for a stop, by the signal that asked for it. */
+static int stop_status(void) { return bp_stop_signal == SIGUSR1 ? BP_EXIT_REQUEUE : 130; }
+
+/* Trains one pending cell: 0 done, 1 error, 130/75 interrupted. */
 static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp_sweep_cell *c)
 {
-    if (bp_stop_requested) return 130;
+    if (bp_stop_requested) return stop_status();
     const bp_dataset *ds = cell_dataset(dc, &c->cfg);
     if (!ds) return 1;
-    bp_runner_opts opts = {
-        .stop = &bp_stop_requested, .progress = on_progress, .on_epoch = on_epoch, .user = ui};
+    bp_runner_opts opts = {.stop = &bp_stop_requested,
+                           .progress = ui->quiet ? NULL : on_progress,
+                           .on_epoch = on_epoch,
+                           .user = ui};
     int *diverged = calloc((size_t)ui->s->n_seeds, sizeof *diverged);
     bp_error err = {0};
     start_cell(ui, out, c);
@@ -338,7 +451,7 @@ static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp
     if (st == BP_ERR_INTERRUPTED) {
         fprintf(stderr, "biopp sweep: [%d/%d] %s: %s\n", c->index + 1, ui->s->n_cells, c->name,
                 err.msg);
-        return 130;
+        return stop_status();
     }
     if (st) {
         fprintf(stderr, "biopp sweep: %s\n", err.msg);
@@ -348,53 +461,156 @@ static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp
     return 0;
 }
 
-static int train_cells(const bp_sweep *s, const char *out)
+/* Trains the cell under its lock. wait = 0: a cell another process holds
+ * is left (*held = 1) for later; wait = 1: waits for it, then trains it
+ * unless that process finished it. */
+static int locked_cell(sweep_ui *ui, dataset_cache *dc, const char *out, bp_sweep_cell *c,
+                       int wait, int *held)
+{
+    bp_error err = {0};
+    int fd = -1;
+    *held = 0;
+    if (wait && !ui->quiet) /* quiet (a --jobs child): the holder is a sibling */
+        fprintf(stderr, "biopp sweep: [%d/%d] %s: waiting for the process that holds %s/%s/.lock\n",
+                c->index + 1, ui->s->n_cells, c->name, out, c->name);
+    bp_status st = bp_sweep_lock_cell(out, c, wait, &fd, &err);
+    if (st == BP_ERR_INTERRUPTED) return stop_status();
+    if (st) {
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    if (fd < 0) {
+        if (!ui->quiet)
+            fprintf(stderr,
+                    "biopp sweep: [%d/%d] %s: another process is training it (%s/%s/.lock is "
+                    "held); coming back to it later\n",
+                    c->index + 1, ui->s->n_cells, c->name, out, c->name);
+        *held = 1;
+        return 0;
+    }
+    int rc = 0;
+    if (bp_sweep_cell_done(ui->s, out, c)) { /* finished while we were not looking */
+        ui->left_after -= (long long)ui->s->n_seeds * c->cfg.epochs;
+        if (!ui->quiet)
+            fprintf(stderr, "biopp sweep: [%d/%d] %s: finished by another process\n",
+                    c->index + 1, ui->s->n_cells, c->name);
+    } else {
+        rc = train_cell(ui, dc, out, c);
+    }
+    bp_unlock(fd);
+    return rc;
+}
+
+static int train_list(const bp_sweep *s, const char *out, const cell_list *l, int threads,
+                      int quiet)
 {
     bp_sweep_cell *c = malloc(sizeof *c);
     sweep_ui *ui = calloc(1, sizeof *ui);
     dataset_cache *dc = calloc(1, sizeof *dc);
-    int rc = c && ui && dc ? 0 : 1;
+    int *held = calloc((size_t)l->n + 1, sizeof *held);
+    int rc = c && ui && dc && held ? 0 : 1;
     if (rc) fprintf(stderr, "biopp sweep: out of memory\n");
     if (!rc) {
         ui->s = s;
-        int done = count_pending(s, out, c, &ui->left_after);
-        fprintf(stderr, "biopp sweep: %d cells x %d seeds = %d runs in %s (%d cells done before)\n",
-                s->n_cells, s->n_seeds, s->n_cells * s->n_seeds, out, done);
+        ui->quiet = quiet;
+        int done = count_pending(s, out, l, c, &ui->left_after);
+        if (!quiet)
+            fprintf(stderr, "biopp sweep: %d cells x %d seeds = %d runs in %s (%d cells done before)\n",
+                    l->n, s->n_seeds, l->n * s->n_seeds, out, done);
     }
-    for (int i = 0; !rc && i < s->n_cells; i++) {
-        bp_error err = {0};
-        if (bp_sweep_cell_at(s, i, c, &err)) {
-            fprintf(stderr, "biopp sweep: %s\n", err.msg);
-            rc = 1;
-        } else if (!bp_sweep_cell_done(s, out, c)) {
-            rc = train_cell(ui, dc, out, c);
+    /* First pass: the free cells; second: those that were locked. */
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        for (int j = 0; !rc && j < l->n; j++) {
+            bp_error err = {0};
+            if (pass && !held[j]) continue;
+            if (bp_sweep_cell_at(s, l->cell[j], c, &err)) {
+                fprintf(stderr, "biopp sweep: %s\n", err.msg);
+                rc = 1;
+            } else if (!bp_sweep_cell_done(s, out, c)) {
+                if (threads > 0) c->cfg.threads = threads;
+                rc = locked_cell(ui, dc, out, c, pass, &held[j]);
+            }
         }
     }
     if (dc && dc->loaded) bp_dataset_free(&dc->ds);
+    free(held);
     free(dc);
     free(ui);
     free(c);
     return rc;
 }
 
-static int write_summary(const bp_sweep *s, const char *out, int rc)
+/* --jobs J: J processes share the list through the cell locks, each with
+ * its share of the CPU threads. */
+typedef struct {
+    const bp_sweep *s;
+    const char *out;
+    const cell_list *l;
+    int threads;
+} jobs_ctx;
+
+static int job_body(void *user, int job)
+{
+    const jobs_ctx *j = user;
+    return train_list(j->s, j->out, j->l, j->threads, 1);
+}
+
+/* Threads per job: the CPUs this process may use (its affinity mask)
+ * divided by J, or the sweep's `threads` when that is smaller; J itself is
+ * capped at the CPU count, so that jobs x threads never exceeds it. */
+static int split_threads(const bp_sweep *s, int *jobs)
+{
+    bp_sweep_cell c;
+    bp_error err;
+    int cpus = bp_cpu_count(), threads = 0, cpu = 1;
+    if (s->n_cells && !bp_sweep_cell_at(s, 0, &c, &err)) {
+        threads = c.cfg.threads;
+        cpu = c.cfg.device == BP_DEVICE_CPU;
+    }
+    if (cpu && *jobs > cpus) {
+        fprintf(stderr, "biopp sweep: --jobs %d: this process may use %d CPU%s; running %d jobs\n",
+                *jobs, cpus, cpus == 1 ? "" : "s", cpus);
+        *jobs = cpus;
+    }
+    int share = cpus / *jobs > 0 ? cpus / *jobs : 1;
+    return threads > 0 && threads < share ? threads : share;
+}
+
+static int train_cells(const bp_sweep *s, const char *out, const cell_list *l, int jobs)
+{
+    if (jobs > l->n) jobs = l->n > 0 ? l->n : 1;
+    if (jobs <= 1) return train_list(s, out, l, 0, 0);
+    jobs_ctx j = {s, out, l, 0};
+    j.threads = split_threads(s, &jobs);
+    if (jobs <= 1) return train_list(s, out, l, 0, 0);
+    fprintf(stderr, "biopp sweep: %d cells x %d seeds in %s, %d jobs at once, %d thread%s each\n",
+            l->n, s->n_seeds, out, jobs, j.threads, j.threads == 1 ? "" : "s");
+    return cli_run_jobs(jobs, job_body, &j);
+}
+
+static int write_summary(const bp_sweep *s, const sweep_args *a, int rc)
 {
     char *md = NULL;
     bp_error err = {0};
+    const char *out = a->out;
     if (bp_sweep_write_summary(s, out, &md, &err)) {
         fprintf(stderr, "biopp sweep: writing the summary: %s\n", err.msg);
         return rc ? rc : 1;
     }
-    if (rc == 0) {
+    if (rc == 0 && a->shards) {
+        fprintf(stderr, "biopp sweep: shard %d/%d done; %s/summary.* has the cells finished so "
+                        "far; `biopp merge %s` once every shard has finished\n",
+                a->shard, a->shards, out, out);
+    } else if (rc == 0) {
         fputs(md, stdout);
         fflush(stdout);
         fprintf(stderr, "biopp sweep: done; results in %s/summary.md, summary.csv, summary.json\n",
                 out);
-    } else if (rc == 130) {
+    } else if (rc == 130 || rc == BP_EXIT_REQUEUE) {
         fprintf(stderr,
-                "biopp sweep: interrupted; finished cells and checkpoints are kept, the partial "
+                "biopp sweep: %s; finished cells and checkpoints are kept, the partial "
                 "summary is in %s/summary.md. Run the same command again to continue.\n",
-                out);
+                rc == 130 ? "interrupted" : "stopped by SIGUSR1 (exit 75: requeue)", out);
     }
     free(md);
     return rc;
@@ -410,17 +626,20 @@ int cmd_sweep(int argc, char **argv)
     bp_sweep_init(s);
     rc = load_sweep(&a, s);
     s->solo = a.solo;
-    if (!rc && a.dry_run) rc = dry_run(s, a.out);
+    cell_list l = {0};
+    if (!rc) rc = make_list(s, &a, &l);
+    if (!rc && a.dry_run) rc = dry_run(s, &a, &l);
     else if (!rc) {
         bp_error err = {0};
-        if (bp_sweep_prepare_dir(s, a.out, &err)) {
+        if (bp_check_writable_dir(a.out, &err) || bp_sweep_prepare_dir(s, a.out, &err)) {
             fprintf(stderr, "biopp sweep: %s\n", err.msg);
             rc = 1;
         } else {
             bp_install_stop_handlers();
-            rc = write_summary(s, a.out, train_cells(s, a.out));
+            rc = write_summary(s, &a, train_cells(s, a.out, &l, a.jobs));
         }
     }
+    free_list(&l);
     bp_sweep_free(s);
     free(s);
     return rc;

@@ -23,7 +23,8 @@ static void train_usage(FILE *f)
             "  --resume          continue the run in DIR from its last checkpoint\n"
             "  -h, --help        this text\n"
             "\n"
-            "Exit status: 0 done, 1 error, 3 diverged (NaN/Inf loss), 130 interrupted.\n");
+            "Exit status: 0 done, 1 error, 3 diverged (NaN/Inf loss), 130 interrupted (SIGINT,\n"
+            "SIGTERM), 75 stopped by SIGUSR1 (state saved at the step reached; --resume).\n");
 }
 
 int cli_load_dataset(const bp_config *cfg, bp_dataset *ds)
@@ -71,6 +72,7 @@ typedef struct {
     bp_progress bar;
     int epochs;
     int seen;          /* epochs trained by this process */
+    char nonfinite[320]; /* where the run diverged (bp_epoch_metrics.nonfinite) */
     double seconds;    /* and their total time, for the run's ETA */
 } train_ui;
 
@@ -80,6 +82,8 @@ static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
     progress_clear(&ui->bar);
     print_epoch("train", ui->epochs, m);
     ui->seen++;
+    if (m->diverged && m->nonfinite[0])
+        snprintf(ui->nonfinite, sizeof ui->nonfinite, "%s", m->nonfinite);
     ui->seconds += m->seconds;
     int left = ui->epochs - m->epoch;
     if (left > 0 && !m->diverged)
@@ -129,6 +133,7 @@ int cmd_train(int argc, char **argv)
         if (bp_config_override(&cfg, sets[i], &err)) goto config_error;
     if (bp_config_validate(&cfg, &err)) goto config_error;
     if (out && check_out_dir(out, &cfg, resume)) return 1;
+    if (out && bp_check_writable_dir(out, &err)) goto config_error; /* before loading data */
 
     bp_dataset ds;
     memset(&ds, 0, sizeof ds);
@@ -160,7 +165,7 @@ int cmd_train(int argc, char **argv)
     bp_dataset_free(&ds);
     if (rc == BP_ERR_INTERRUPTED) {
         fprintf(stderr, "biopp train: %s\n", err.msg);
-        return 130;
+        return bp_stop_signal == SIGUSR1 ? BP_EXIT_REQUEUE : 130;
     }
     if (rc) {
         fprintf(stderr, "biopp train: %s\n", err.msg);
@@ -170,6 +175,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr,
                 "biopp train: the loss became NaN/Inf: the run diverged (try a smaller lr)%s%s\n",
                 out ? "; recorded in " : "", out ? out : "");
+        if (ui.nonfinite[0]) fprintf(stderr, "biopp train: first NaN/Inf: %s\n", ui.nonfinite);
         return 3;
     }
     if (out) fprintf(stderr, "biopp train: results in %s/final.json\n", out);

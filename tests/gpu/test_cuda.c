@@ -998,3 +998,276 @@ Test(cuda_train, wm) { train_compare(BP_RULE_WM, BP_PREC_FP32, 1e-3, 1e-3, 0); }
 Test(cuda_train, graphs_equal_direct_brsf) { graphs_equal_direct(BP_RULE_BRSF); }
 Test(cuda_train, graphs_equal_direct_wm) { graphs_equal_direct(BP_RULE_WM); }
 Test(cuda_train, graphs_equal_direct_kp) { graphs_equal_direct(BP_RULE_KP); }
+
+/* ---- edge sizes of every op: B = 1, odd widths, R up to BP_MAX_SEEDS, k = 0 ---- */
+
+#define R_MAX BP_MAX_SEEDS /* the largest group a sweep cell makes */
+
+Test(cuda_edges, gemm)
+{
+    /* k = 0 (C = beta C), 1 x 1, one row or column, odd widths; R = 1
+     * (cublasSgemm), 2 and R_MAX (strided batched), every transpose. */
+    static const int sz[][3] = {{1, 1, 1}, {1, 33, 7}, {33, 1, 7}, {5, 3, 0}, {1, 1, 0}, {17, 29, 1}};
+    pair p = open_pair(BP_PREC_FP32);
+    for (size_t s = 0; s < sizeof sz / sizeof *sz; s++)
+        for (int t = 0; t < 4; t++)
+            for (int shared = 0; shared < 2; shared++)
+                for (int R = 1; R <= 2; R++)
+                    check_gemm(&p, R, t & 1, t >> 1, shared, sz[s][0], sz[s][1], sz[s][2], 1e-5);
+    check_gemm(&p, R_MAX, 0, 1, 0, 3, 5, 7, 1e-5);
+    check_gemm(&p, R_MAX, 1, 0, 1, 5, 3, 2, 1e-5);
+    close_pair(&p);
+}
+
+/* bias_act, act_grad_mul, col_sum, make_target at one (R, rows, cols). */
+static void check_elementwise(pair *p, int R, int rows, int cols)
+{
+    size_t n = (size_t)R * rows * cols, nb = (size_t)R * cols;
+    float *a = rand_floats(n, -3, 3, 201), *bias = rand_floats(nb, -1, 1, 202);
+    int32_t *lab = rand_ints((size_t)R * rows, cols, 203);
+    twin ta = twin_new(p, a, n * 4), tb = twin_new(p, bias, nb * 4), th = twin_new(p, NULL, n * 4),
+         to = twin_new(p, NULL, nb * 4), tl = twin_new(p, lab, (size_t)R * rows * 4),
+         tt = twin_new(p, NULL, n * 4);
+    char what[96];
+    for (size_t i = 0; i < sizeof ACTS / sizeof *ACTS; i++) {
+        cr_assert_eq(p->cpu->ops->bias_act(p->cpu, R, rows, cols, ACTS[i], ta.c, tb.c, th.c), BP_OK);
+        cr_assert_eq(p->gpu->ops->bias_act(p->gpu, R, rows, cols, ACTS[i], ta.g, tb.g, th.g), BP_OK,
+                     "%s", p->gpu->err.msg);
+        snprintf(what, sizeof what, "bias_act(%s) R=%d %dx%d", bp_act_name(ACTS[i]), R, rows, cols);
+        expect_close(p, &th, n, EW_ATOL, EW_RTOL, what);
+        cr_assert_eq(p->cpu->ops->act_grad_mul(p->cpu, R, rows, cols, ACTS[i], th.c, ta.c), BP_OK);
+        cr_assert_eq(p->gpu->ops->act_grad_mul(p->gpu, R, rows, cols, ACTS[i], th.g, ta.g), BP_OK,
+                     "%s", p->gpu->err.msg);
+        snprintf(what, sizeof what, "act_grad_mul(%s) R=%d %dx%d", bp_act_name(ACTS[i]), R, rows,
+                 cols);
+        expect_close(p, &ta, n, EW_ATOL, 4 * EW_RTOL, what);
+    }
+    cr_assert_eq(p->cpu->ops->col_sum(p->cpu, R, rows, cols, 0.5f, th.c, to.c), BP_OK);
+    cr_assert_eq(p->gpu->ops->col_sum(p->gpu, R, rows, cols, 0.5f, th.g, to.g), BP_OK, "%s",
+                 p->gpu->err.msg);
+    snprintf(what, sizeof what, "col_sum R=%d %dx%d", R, rows, cols);
+    expect_close(p, &to, nb, EW_ATOL, EW_RTOL, what);
+    for (int mode = 0; mode < 2; mode++) {
+        bp_bdfa_target m = mode ? BP_TARGET_PAPER_CODE : BP_TARGET_MIX;
+        cr_assert_eq(p->cpu->ops->make_target(p->cpu, R, rows, cols, m, 0.25f, tl.c, th.c, tt.c),
+                     BP_OK);
+        cr_assert_eq(p->gpu->ops->make_target(p->gpu, R, rows, cols, m, 0.25f, tl.g, th.g, tt.g),
+                     BP_OK, "%s", p->gpu->err.msg);
+        snprintf(what, sizeof what, "make_target(%s) R=%d %dx%d", bp_bdfa_target_name(m), R, rows,
+                 cols);
+        expect_close(p, &tt, n, 1e-7, 1e-6, what);
+    }
+    twin *all[] = {&ta, &tb, &th, &to, &tl, &tt};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) twin_free(p, all[i]);
+    free(a), free(bias), free(lab);
+}
+
+Test(cuda_edges, elementwise)
+{
+    pair p = open_pair(BP_PREC_FP32);
+    check_elementwise(&p, 1, 1, 1);
+    check_elementwise(&p, 1, 1, 257);
+    check_elementwise(&p, 2, 257, 3);
+    check_elementwise(&p, R_MAX, 1, 1);
+    check_elementwise(&p, R_MAX, 3, 11);
+    close_pair(&p);
+}
+
+/* output_error, bdfa_align, recon_error (per-run sums) at one size. */
+static void check_sums(pair *p, int R, int B, int n)
+{
+    size_t total = (size_t)R * B * n;
+    float *x = rand_floats(total, -3, 3, 211), *h = rand_floats(total, 0, 1, 212);
+    int32_t *lab = rand_ints((size_t)R * B, n, 213);
+    twin tx = twin_new(p, x, total * 4), th = twin_new(p, h, total * 4),
+         tl = twin_new(p, lab, (size_t)R * B * 4), ty = twin_new(p, NULL, total * 4),
+         te = twin_new(p, NULL, total * 4), ts = twin_new(p, NULL, (size_t)R * 4),
+         tn = twin_new(p, NULL, (size_t)R * 4);
+    char what[96];
+    for (int kind = 0; kind < 2; kind++) {
+        bp_output k = kind ? BP_OUT_SOFTMAX_CE : BP_OUT_SIGMOID_BCE;
+        cr_assert_eq(p->cpu->ops->output_error(p->cpu, R, B, n, k, tx.c, tl.c, ty.c, te.c, ts.c,
+                                               tn.c),
+                     BP_OK);
+        cr_assert_eq(p->gpu->ops->output_error(p->gpu, R, B, n, k, tx.g, tl.g, ty.g, te.g, ts.g,
+                                               tn.g),
+                     BP_OK, "%s", p->gpu->err.msg);
+        snprintf(what, sizeof what, "output_error(%s) R=%d B=%d C=%d", bp_output_name(k), R, B, n);
+        expect_close(p, &te, total, EW_ATOL, EW_RTOL, what);
+        expect_close(p, &ts, (size_t)R, 1e-6, EW_RTOL, what);
+        expect_equal_bytes(p, &tn, what);
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        bp_bdfa_loss k = kind ? BP_BDFA_NEG_LOG_SIGMOID : BP_BDFA_ONE_MINUS_SIGMOID;
+        cr_assert_eq(p->cpu->ops->bdfa_align(p->cpu, R, B, n, k, tx.c, th.c, te.c, ts.c), BP_OK);
+        cr_assert_eq(p->gpu->ops->bdfa_align(p->gpu, R, B, n, k, tx.g, th.g, te.g, ts.g), BP_OK,
+                     "%s", p->gpu->err.msg);
+        snprintf(what, sizeof what, "bdfa_align(%s) R=%d B=%d n=%d", bp_bdfa_loss_name(k), R, B, n);
+        expect_close(p, &te, total, 1e-5, 1e-4, what);
+        expect_close(p, &ts, (size_t)R, 1e-5, 1e-4, what);
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        bp_recon k = kind ? BP_RECON_SIGMOID_BCE : BP_RECON_IDENTITY;
+        cr_assert_eq(p->cpu->ops->recon_error(p->cpu, R, B, n, k, tx.c, th.c, te.c, ts.c), BP_OK);
+        cr_assert_eq(p->gpu->ops->recon_error(p->gpu, R, B, n, k, tx.g, th.g, te.g, ts.g), BP_OK,
+                     "%s", p->gpu->err.msg);
+        snprintf(what, sizeof what, "recon_error(%s) R=%d B=%d n=%d", bp_recon_name(k), R, B, n);
+        expect_close(p, &te, total, EW_ATOL, EW_RTOL, what);
+        expect_close(p, &ts, (size_t)R, 1e-6, EW_RTOL, what);
+    }
+    twin *all[] = {&tx, &th, &tl, &ty, &te, &ts, &tn};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) twin_free(p, all[i]);
+    free(x), free(h), free(lab);
+}
+
+Test(cuda_edges, per_run_sums)
+{
+    /* B = 1; B = 9 and 257 (a second block of warps / threads); n = 1 and
+     * odd widths; R = R_MAX (the scratch grows past its initial 16 runs). */
+    pair p = open_pair(BP_PREC_FP32);
+    check_sums(&p, 1, 1, 1);
+    check_sums(&p, 1, 1, 33);
+    check_sums(&p, 2, 9, 3);
+    check_sums(&p, 1, 257, 2);
+    check_sums(&p, R_MAX, 1, 2);
+    check_sums(&p, R_MAX, 3, 7);
+    close_pair(&p);
+}
+
+Test(cuda_edges, gather_and_optimizers)
+{
+    pair p = open_pair(BP_PREC_FP32);
+    const int N = 7;
+    static const int cases[][3] = {{1, 1, 1}, {1, 1, 33}, {R_MAX, 1, 1}, {R_MAX, 2, 5}}; /* R, B, dim */
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int R = cases[c][0], B = cases[c][1], dim = cases[c][2];
+        uint8_t *pix = malloc((size_t)N * dim), lab[N];
+        uint32_t s = 221;
+        for (size_t i = 0; i < (size_t)N * dim; i++) pix[i] = (uint8_t)rng_next(&s);
+        for (int i = 0; i < N; i++) lab[i] = (uint8_t)(rng_next(&s) % 10);
+        int32_t *idx = rand_ints((size_t)R * N, N, 222);
+        twin tpix = twin_new(&p, pix, (size_t)N * dim), tlab = twin_new(&p, lab, N),
+             tidx = twin_new(&p, idx, (size_t)R * N * 4),
+             tx = twin_new(&p, NULL, (size_t)R * B * dim * 4), ty = twin_new(&p, NULL, (size_t)R * B * 4);
+        cr_assert_eq(p.cpu->ops->gather(p.cpu, R, B, dim, tpix.c, tlab.c, tidx.c, N, tx.c, ty.c), BP_OK);
+        cr_assert_eq(p.gpu->ops->gather(p.gpu, R, B, dim, tpix.g, tlab.g, tidx.g, N, tx.g, ty.g), BP_OK,
+                     "%s", p.gpu->err.msg);
+        expect_equal_bytes(&p, &tx, "gather pixels (edge)");
+        expect_equal_bytes(&p, &ty, "gather labels (edge)");
+        twin *all[] = {&tpix, &tlab, &tidx, &tx, &ty};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) twin_free(&p, all[i]);
+        free(pix), free(idx);
+    }
+    static const size_t ns[] = {1, 255, 257};
+    for (size_t c = 0; c < 3; c++) {
+        size_t n = ns[c];
+        float *w = rand_floats(n, -1, 1, 231), *g = rand_floats(n, -1, 1, 232);
+        twin tw = twin_new(&p, w, n * 4), tg = twin_new(&p, g, n * 4), tm = twin_new(&p, NULL, n * 4),
+             tv = twin_new(&p, NULL, n * 4);
+        bp_adam_hyper hp = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .step_size = 1e-2f,
+                            .sqrt_bias_corr2 = 0.0316f};
+        twin thp = twin_new(&p, &hp, sizeof hp);
+        cr_assert_eq(p.cpu->ops->adam_step(p.cpu, n, tw.c, tg.c, tm.c, tv.c, thp.c), BP_OK);
+        cr_assert_eq(p.gpu->ops->adam_step(p.gpu, n, tw.g, tg.g, tm.g, tv.g, thp.g), BP_OK, "%s",
+                     p.gpu->err.msg);
+        cr_assert_eq(p.cpu->ops->sgd_step(p.cpu, n, tw.c, tg.c, tv.c, 0.1f, 0.9f), BP_OK);
+        cr_assert_eq(p.gpu->ops->sgd_step(p.gpu, n, tw.g, tg.g, tv.g, 0.1f, 0.9f), BP_OK, "%s",
+                     p.gpu->err.msg);
+        expect_close(&p, &tw, n, 1e-6, EW_RTOL, "adam + sgd param (edge)");
+        expect_close(&p, &tm, n, 1e-8, EW_RTOL, "adam m (edge)");
+        twin *all[] = {&tw, &tg, &tm, &tv, &thp};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) twin_free(&p, all[i]);
+        free(w), free(g);
+    }
+    close_pair(&p);
+}
+
+/* ---- recordings and the reduction scratch ---------------------------------- */
+
+/* Buffers for output_error of up to 40 runs (B = 4, C = 3), allocated up
+ * front: nothing may allocate while an epoch is recorded. */
+typedef struct {
+    float *lg, *loss, *nerr;
+    int32_t *lab;
+} red_bufs;
+
+static red_bufs red_alloc(bp_backend *be)
+{
+    red_bufs b = {alloc_on(be, 40 * 12 * 4), alloc_on(be, 40 * 4), alloc_on(be, 40 * 4),
+                  alloc_on(be, 40 * 4 * 4)};
+    return b;
+}
+
+static void red_free(bp_backend *be, red_bufs *b)
+{
+    be->ops->release(be, b->lg);
+    be->ops->release(be, b->loss);
+    be->ops->release(be, b->nerr);
+    be->ops->release(be, b->lab);
+}
+
+static bp_status one_reduction(bp_backend *be, const red_bufs *b, int R)
+{
+    return be->ops->output_error(be, R, 4, 3, BP_OUT_SOFTMAX_CE, b->lg, b->lab, NULL, NULL,
+                                 b->loss, b->nerr);
+}
+
+/* Records one "epoch" of one reduction (after the warm-up) and checks that
+ * the next graph_begin would replay it. */
+static void record_epoch(bp_backend *be, const red_bufs *b, int R)
+{
+    int replay = 1;
+    for (int e = 0; e < 2; e++) { /* warm-up, recording */
+        cr_assert_eq(be->ops->graph_begin(be, &replay), BP_OK, "%s", be->err.msg);
+        cr_assert_eq(replay, 0);
+        cr_assert_eq(one_reduction(be, b, R), BP_OK, "%s", be->err.msg);
+        cr_assert_eq(be->ops->graph_end(be), BP_OK, "%s", be->err.msg);
+    }
+    cr_assert_eq(be->ops->sync(be), BP_OK, "%s", be->err.msg);
+}
+
+/* Growing the reduction scratch frees the buffer a recorded epoch points
+ * at: the recording must be dropped, not replayed. */
+Test(cuda_graphs, scratch_growth_drops_the_recording)
+{
+    bp_backend *be = open_cuda(BP_PREC_FP32);
+    red_bufs b = red_alloc(be);
+    record_epoch(be, &b, 2);
+    cr_assert_eq(one_reduction(be, &b, 40), BP_OK, "%s", be->err.msg); /* grows past 16 runs */
+    int replay = 1;
+    cr_assert_eq(be->ops->graph_begin(be, &replay), BP_OK, "%s", be->err.msg);
+    cr_assert_eq(replay, 0, "a recording that points at the freed scratch would be replayed");
+    cr_assert_eq(one_reduction(be, &b, 2), BP_OK, "%s", be->err.msg);
+    cr_assert_eq(be->ops->graph_end(be), BP_OK, "%s", be->err.msg);
+    cr_assert_eq(be->ops->sync(be), BP_OK, "%s", be->err.msg);
+    red_free(be, &b);
+    bp_backend_destroy(be);
+}
+
+/* An op that fails while an epoch is recorded (here: it would have to grow
+ * the scratch, which needs a wait and an allocation) ends and discards the
+ * recording: graph_end returns that op's error, nothing is replayed, and
+ * the backend works directly afterwards. */
+Test(cuda_graphs, failed_op_discards_the_recording)
+{
+    bp_backend *be = open_cuda(BP_PREC_FP32);
+    red_bufs b = red_alloc(be);
+    int replay = 1;
+    cr_assert_eq(be->ops->graph_begin(be, &replay), BP_OK, "%s", be->err.msg); /* warm-up */
+    cr_assert_eq(one_reduction(be, &b, 2), BP_OK, "%s", be->err.msg);
+    cr_assert_eq(be->ops->graph_end(be), BP_OK, "%s", be->err.msg);
+    cr_assert_eq(be->ops->graph_begin(be, &replay), BP_OK, "%s", be->err.msg); /* records */
+    cr_assert_eq(replay, 0);
+    bp_status rc = one_reduction(be, &b, 40);
+    cr_assert_neq(rc, BP_OK, "growing the scratch while recording must fail");
+    cr_assert(strstr(be->err.msg, "reduction scratch"), "message: %s", be->err.msg);
+    cr_assert_eq(be->ops->graph_end(be), rc, "graph_end must return the failed op's error");
+    cr_assert(strstr(be->err.msg, "reduction scratch"), "message overwritten: %s", be->err.msg);
+    cr_assert_eq(be->ops->graph_begin(be, &replay), BP_OK, "%s", be->err.msg);
+    cr_assert_eq(replay, 0, "an incomplete recording would be replayed");
+    cr_assert_eq(be->ops->graph_end(be), BP_OK, "%s", be->err.msg);
+    cr_assert_eq(one_reduction(be, &b, 40), BP_OK, "%s", be->err.msg); /* directly: grows */
+    cr_assert_eq(be->ops->sync(be), BP_OK, "%s", be->err.msg);
+    red_free(be, &b);
+    bp_backend_destroy(be);
+}
