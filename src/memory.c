@@ -115,32 +115,30 @@ static size_t read_size_file(const char *path)
     return ok ? (size_t)v : 0;
 }
 
+/* Bytes of the "Name: N kB" line of a /proc file matching fmt; 0 if none. */
+static size_t read_kb_field(const char *path, const char *fmt)
+{
+    size_t bytes = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, fmt, &kb) == 1) bytes = (size_t)kb * 1024;
+    fclose(f);
+    return bytes;
+}
+
 size_t bp_host_memory_available(void)
 {
-    size_t avail = 0;
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (f) {
-        char line[256];
-        unsigned long long kb;
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) avail = (size_t)kb * 1024;
-        fclose(f);
-    }
+    size_t avail = read_kb_field("/proc/meminfo", "MemAvailable: %llu kB");
     size_t max = read_size_file("/sys/fs/cgroup/memory.max");
     size_t cur = read_size_file("/sys/fs/cgroup/memory.current");
     if (max && max > cur && (!avail || max - cur < avail)) avail = max - cur;
     /* ulimit -v: what is left of the address space. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        size_t vm = 0;
-        FILE *st = fopen("/proc/self/status", "r");
-        if (st) {
-            char line[256];
-            unsigned long long kb;
-            while (fgets(line, sizeof line, st))
-                if (sscanf(line, "VmSize: %llu kB", &kb) == 1) vm = (size_t)kb * 1024;
-            fclose(st);
-        }
+        size_t vm = read_kb_field("/proc/self/status", "VmSize: %llu kB");
         size_t left = (size_t)rl.rlim_cur > vm ? (size_t)rl.rlim_cur - vm : 1;
         if (!avail || left < avail) avail = left;
     }
