@@ -2,9 +2,14 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "biopp/fsutil.h"
 
 static void fill_images(bp_images *im, int n, int dim, int classes, unsigned *state)
 {
@@ -111,4 +116,65 @@ const char *th_mnist_dir(void)
         if (stat(path, &st) == 0) return candidates[i];
     }
     return NULL;
+}
+
+const char *th_bin(void)
+{
+    const char *b = getenv("BIOPP_BIN");
+    return b && *b ? b : "build/biopp";
+}
+
+int th_sh(char **out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    cr_assert_geq(len, 0);
+    char *cmd = malloc((size_t)len + 8);
+    cr_assert_not_null(cmd);
+    va_start(ap, fmt);
+    vsnprintf(cmd, (size_t)len + 1, fmt, ap);
+    va_end(ap);
+    memcpy(cmd + len, " 2>&1", 6);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (cap - n < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            cr_assert_not_null(buf);
+        }
+    }
+    buf[n] = '\0';
+    int st = pclose(p);
+    if (out) *out = buf;
+    else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *th_tmpdir(void)
+{
+    char *t = strdup("/tmp/biopp-test-XXXXXX");
+    cr_assert_not_null(t);
+    cr_assert_not_null(mkdtemp(t), "mkdtemp under /tmp failed");
+    return t;
+}
+
+char *th_slurp(const char *path)
+{
+    char *text = NULL;
+    bp_error err = {0};
+    cr_assert_eq(bp_read_text(path, &text, NULL, &err), BP_OK, "%s", err.msg);
+    return text;
+}
+
+void th_assert_has(const char *text, const char *needle)
+{
+    cr_assert_not_null(strstr(text, needle), "lacks \"%s\": %s", needle, text);
 }

@@ -36,4 +36,23 @@ double th_max_rel(const float *a, const double *b, size_t n, double atol, double
 /* Path of the shared MNIST data, or NULL when absent (tests then skip). */
 const char *th_mnist_dir(void);
 
+/* Running the biopp binary as a user does ---------------------------- */
+
+/* The binary under test: $BIOPP_BIN, else build/biopp. */
+const char *th_bin(void);
+
+/* Runs a shell command line (printf-style) with stderr joined to stdout;
+ * returns its exit status (-1 when killed by a signal). When out is not
+ * NULL, *out is the whole output (malloc'd, the caller frees). */
+int th_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A new empty folder under /tmp (malloc'd name, the caller frees). */
+char *th_tmpdir(void);
+
+/* The whole of a text file (malloc'd); fails the test when unreadable. */
+char *th_slurp(const char *path);
+
+/* Fails the test when text lacks needle, showing the text. */
+void th_assert_has(const char *text, const char *needle);
+
 #endif

@@ -11,48 +11,11 @@
 #include "biopp/fsutil.h"
 #include "helpers.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("BIOPP_BIN");
-    return b && *b ? b : "build/biopp";
-}
-
-/* Runs a shell command line; returns the exit status, output in *out. */
-static int run(char **out, const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[4200];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = calloc(cap, 1);
-    n = fread(buf, 1, cap - 1, p);
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *tmpdir(void)
-{
-    char *t = strdup("/tmp/biopp-cli-XXXXXX");
-    cr_assert_not_null(mkdtemp(t));
-    return t;
-}
-
 static char *slurp(const char *dir, const char *file)
 {
-    char path[512], *text = NULL;
-    bp_error err;
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    cr_assert_eq(bp_read_text(path, &text, NULL, &err), BP_OK, "%s", err.msg);
-    return text;
+    return th_slurp(path);
 }
 
 /* metrics.jsonl without the "seconds" values (the only timing field). */
@@ -72,15 +35,15 @@ Test(cli, train_writes_run_files_and_is_reproducible, .timeout = 120)
 {
     const char *data = th_mnist_dir();
     if (!data) cr_skip_test("MNIST not found");
-    char *a = tmpdir(), *b = tmpdir(), *out;
-    int rc = run(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
-                       " --set rule=bfa --set epochs=2 --out %s/run",
-                 data, bin(), a);
+    char *a = th_tmpdir(), *b = th_tmpdir(), *out;
+    int rc = th_sh(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
+                         " --set rule=bfa --set epochs=2 --out %s/run",
+                   data, th_bin(), a);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
-    rc = run(NULL, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
-                   " --set rule=bfa --set epochs=2 --out %s/run",
-             data, bin(), b);
+    rc = th_sh(NULL, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
+                     " --set rule=bfa --set epochs=2 --out %s/run",
+               data, th_bin(), b);
     cr_assert_eq(rc, 0);
     char da[256], db[256];
     snprintf(da, sizeof da, "%s/run", a);
@@ -103,21 +66,21 @@ Test(cli, train_writes_run_files_and_is_reproducible, .timeout = 120)
     free(ma), free(mb), free(fin), free(cfg);
 
     /* A second run into the same directory is refused; --resume extends it. */
-    rc = run(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
-                   " --set rule=bfa --set epochs=2 --out %s",
-             data, bin(), da);
+    rc = th_sh(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
+                     " --set rule=bfa --set epochs=2 --out %s",
+               data, th_bin(), da);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "already holds a run"), "%s", out);
     free(out);
-    rc = run(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
-                   " --set rule=bfa --set epochs=3 --out %s --resume",
-             data, bin(), da);
+    rc = th_sh(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
+                     " --set rule=bfa --set epochs=3 --out %s --resume",
+               data, th_bin(), da);
     cr_expect_eq(rc, 0, "%s", out);
     free(out);
     ma = slurp(da, "metrics.jsonl");
     cr_expect(strstr(ma, "\"epoch\":3") && !strstr(ma, "\"epoch\":4"), "%s", ma);
     free(ma);
-    run(NULL, "rm -rf %s %s", a, b);
+    th_sh(NULL, "rm -rf %s %s", a, b);
     free(a), free(b);
 }
 
@@ -125,10 +88,10 @@ Test(cli, divergence_is_recorded_and_exits_3, .timeout = 60)
 {
     const char *data = th_mnist_dir();
     if (!data) cr_skip_test("MNIST not found");
-    char *a = tmpdir(), *out;
-    int rc = run(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
-                       " --set optimizer=sgd --set activation=relu --set lr=1e30 --set epochs=3 --out %s/run",
-                 data, bin(), a);
+    char *a = th_tmpdir(), *out;
+    int rc = th_sh(&out, "BIOPP_DATA_DIR=%s %s train --config configs/mnist.ini " SMALL
+                         " --set optimizer=sgd --set activation=relu --set lr=1e30 --set epochs=3 --out %s/run",
+                   data, th_bin(), a);
     cr_expect_eq(rc, 3, "%s", out);
     cr_expect(strstr(out, "diverged"), "%s", out);
     free(out);
@@ -137,33 +100,33 @@ Test(cli, divergence_is_recorded_and_exits_3, .timeout = 60)
     char *fin = slurp(d, "final.json");
     cr_expect(strstr(fin, "\"diverged\":\ttrue"), "%s", fin);
     free(fin);
-    run(NULL, "rm -rf %s", a);
+    th_sh(NULL, "rm -rf %s", a);
     free(a);
 }
 
 Test(cli, bad_input_gives_clear_errors)
 {
     char *out;
-    int rc = run(&out, "%s train --config /nonexistent.ini", bin());
+    int rc = th_sh(&out, "%s train --config /nonexistent.ini", th_bin());
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "/nonexistent.ini"), "%s", out);
     free(out);
-    rc = run(&out, "%s train --config configs/mnist.ini --set hidden=2x", bin());
+    rc = th_sh(&out, "%s train --config configs/mnist.ini --set hidden=2x", th_bin());
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "hidden"), "%s", out);
     free(out);
-    rc = run(&out, "BIOPP_DATA_DIR=/nonexistent %s train --config configs/mnist.ini", bin());
+    rc = th_sh(&out, "BIOPP_DATA_DIR=/nonexistent %s train --config configs/mnist.ini", th_bin());
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "make data"), "%s", out);
     free(out);
-    rc = run(&out, "%s train --bogus", bin());
+    rc = th_sh(&out, "%s train --bogus", th_bin());
     cr_expect_eq(rc, 2);
     free(out);
-    rc = run(&out, "%s train --help", bin());
+    rc = th_sh(&out, "%s train --help", th_bin());
     cr_expect_eq(rc, 0);
     cr_expect(strstr(out, "--config FILE"), "%s", out);
     free(out);
-    rc = run(&out, "%s --help", bin());
+    rc = th_sh(&out, "%s --help", th_bin());
     cr_expect_eq(rc, 0);
     free(out);
 }

@@ -67,19 +67,6 @@ static const char *write_file(const char *name, const char *text)
     return path;
 }
 
-static char *slurp(const char *path)
-{
-    char *text = NULL;
-    bp_error err = {0};
-    cr_assert_eq(bp_read_text(path, &text, NULL, &err), BP_OK, "%s", err.msg);
-    return text;
-}
-
-static void assert_has(const char *text, const char *needle)
-{
-    cr_assert_not_null(strstr(text, needle), "lacks \"%s\": %s", needle, text);
-}
-
 static int count_of(const char *text, const char *needle)
 {
     int n = 0;
@@ -89,7 +76,7 @@ static int count_of(const char *text, const char *needle)
 
 static int same_file(const char *a, const char *b)
 {
-    char *x = slurp(a), *y = slurp(b);
+    char *x = th_slurp(a), *y = th_slurp(b);
     int same = !strcmp(x, y);
     free(x);
     free(y);
@@ -104,16 +91,10 @@ static void expect_same_summaries(const char *a, const char *b)
                   "%s/%s differs from %s's", b, files[i], a);
 }
 
-static const char *bin(void)
-{
-    const char *b = getenv("BIOPP_BIN");
-    return b && *b ? b : "build/biopp";
-}
-
 static void skip_without_mnist_or_binary(void)
 {
     if (!th_mnist_dir()) cr_skip_test("MNIST not found");
-    if (access(bin(), X_OK) != 0) cr_skip_test("%s not built", bin());
+    if (access(th_bin(), X_OK) != 0) cr_skip_test("%s not built", th_bin());
 }
 
 static void sleep_ms(int ms)
@@ -176,7 +157,7 @@ static int max_threads_of_train(int pinned)
         const char *argv[20];
         int k = 0;
         if (pinned) argv[k++] = "taskset", argv[k++] = "-c", argv[k++] = "0";
-        argv[k++] = bin();
+        argv[k++] = th_bin();
         for (int i = 0; args[i]; i++) argv[k++] = args[i];
         argv[k] = NULL;
         execvp(argv[0], (char *const *)argv);
@@ -317,7 +298,7 @@ static pid_t start(const char *log, ...)
 {
     const char *argv[32];
     int n = 0;
-    argv[n++] = bin();
+    argv[n++] = th_bin();
     va_list ap;
     va_start(ap, log);
     const char *a;
@@ -344,7 +325,7 @@ static int wait_exit(pid_t pid)
     return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
 }
 
-static char *log_text(const char *log) { return slurp(tmp_path("%s", log)); }
+static char *log_text(const char *log) { return th_slurp(tmp_path("%s", log)); }
 
 #define RUN(log, ...) wait_exit(start(log, __VA_ARGS__, (const char *)NULL))
 
@@ -381,7 +362,7 @@ Test(cluster, two_concurrent_sweeps_train_each_cell_once, .timeout = 180)
     expect_same_summaries("ref", "two");
     for (int i = 0; i < 3; i++) {
         static const char *names[] = {"rule=bp", "rule=fa", "rule=dfa"};
-        char *m = slurp(tmp_path("two/%s/seed-1/metrics.jsonl", names[i]));
+        char *m = th_slurp(tmp_path("two/%s/seed-1/metrics.jsonl", names[i]));
         cr_expect_eq(count_of(m, "\n"), 3, "%s: %s", names[i], m);
         free(m);
     }
@@ -396,19 +377,19 @@ Test(cluster, shards_then_merge_equal_one_process, .timeout = 180)
     int rc = RUN("s0.log", "sweep", "--config", cfg, "--out", dir, "--shard", "0/2");
     char *log = log_text("s0.log");
     cr_assert_eq(rc, 0, "%s", log);
-    assert_has(log, "shard 0/2 done");
+    th_assert_has(log, "shard 0/2 done");
     int trained0 = count_of(log, ": test ");
     free(log);
     rc = RUN("m1.log", "merge", dir);
     log = log_text("m1.log");
     cr_expect_eq(rc, 3, "merge with missing runs: %s", log);
-    assert_has(log, "missing:  rule=");
-    assert_has(log, "runs missing");
+    th_assert_has(log, "missing:  rule=");
+    th_assert_has(log, "runs missing");
     free(log);
     rc = RUN("m2.log", "merge", dir, "--allow-partial");
     log = log_text("m2.log");
     cr_expect_eq(rc, 0, "%s", log);
-    assert_has(log, "pending");
+    th_assert_has(log, "pending");
     free(log);
     rc = RUN("s1.log", "sweep", "--config", tmp_path("sh/sweep.ini"), "--out", dir, "--shard",
              "1/2");
@@ -421,7 +402,7 @@ Test(cluster, shards_then_merge_equal_one_process, .timeout = 180)
     rc = RUN("m3.log", "merge", dir);
     log = log_text("m3.log");
     cr_expect_eq(rc, 0, "%s", log);
-    assert_has(log, "0 missing");
+    th_assert_has(log, "0 missing");
     free(log);
     expect_same_summaries("ref", "sh");
     rc = RUN("bad.log", "sweep", "--config", cfg, "--out", dir, "--shard", "2/2");
@@ -441,7 +422,7 @@ Test(cluster, jobs_train_cells_at_once_with_the_threads_divided, .timeout = 180)
     char want[64];
     int share = bp_cpu_count() / 2;
     snprintf(want, sizeof want, "2 jobs at once, %d thread%s each", share, share == 1 ? "" : "s");
-    assert_has(log, want);
+    th_assert_has(log, want);
     for (int i = 0; i < 3; i++) {
         static const char *cells[] = {"rule=bp: test", "rule=fa: test", "rule=dfa: test"};
         cr_expect_eq(count_of(log, cells[i]), 1, "%s: %s", cells[i], log);
@@ -511,8 +492,8 @@ Test(cluster, sigusr1_checkpoints_mid_epoch_and_resumes_identically, .timeout = 
     int rc = wait_exit(pid);
     char *log = log_text("cut.log");
     cr_assert_eq(rc, BP_EXIT_REQUEUE, "exit %d after SIGUSR1:\n%s", rc, log);
-    assert_has(log, "stopped at step ");
-    assert_has(log, "of epoch 2 of 2");
+    th_assert_has(log, "stopped at step ");
+    th_assert_has(log, "of epoch 2 of 2");
     free(log);
     for (int seed = 1; seed <= 2; seed++) {
         int epoch = -1, pos = -1;
@@ -531,8 +512,8 @@ Test(cluster, sigusr1_checkpoints_mid_epoch_and_resumes_identically, .timeout = 
     for (int seed = 1; seed <= 2; seed++) {
         expect_same_bytes(tmp_path("ref/single/seed-%d/checkpoint.bin", seed),
                           tmp_path("cut/single/seed-%d/checkpoint.bin", seed));
-        char *a = slurp(tmp_path("ref/single/seed-%d/metrics.jsonl", seed));
-        char *b = slurp(tmp_path("cut/single/seed-%d/metrics.jsonl", seed));
+        char *a = th_slurp(tmp_path("ref/single/seed-%d/metrics.jsonl", seed));
+        char *b = th_slurp(tmp_path("cut/single/seed-%d/metrics.jsonl", seed));
         strip_seconds(a);
         strip_seconds(b);
         cr_expect_str_eq(a, b, "seed %d: metrics differ after the resume", seed);
@@ -546,7 +527,7 @@ Test(cluster, sigusr1_checkpoints_mid_epoch_and_resumes_identically, .timeout = 
 
 Test(cluster, slurm_writes_array_and_merge_scripts, .timeout = 60)
 {
-    if (access(bin(), X_OK) != 0) cr_skip_test("%s not built", bin());
+    if (access(th_bin(), X_OK) != 0) cr_skip_test("%s not built", th_bin());
     const char *cfg = strdup(write_file("small.ini", SMALL));
     const char *dir = strdup(tmp_path("job"));
     int rc = RUN("slurm.log", "slurm", "--config", cfg, "--out", dir, "--shards", "3", "--time",
@@ -555,9 +536,9 @@ Test(cluster, slurm_writes_array_and_merge_scripts, .timeout = 60)
                  "epochs=1");
     char *log = log_text("slurm.log");
     cr_assert_eq(rc, 0, "%s", log);
-    assert_has(log, "sbatch --dependency=afterok:$A");
+    th_assert_has(log, "sbatch --dependency=afterok:$A");
     free(log);
-    char *job = slurp(tmp_path("job/job.sbatch")), *merge = slurp(tmp_path("job/merge.sbatch"));
+    char *job = th_slurp(tmp_path("job/job.sbatch")), *merge = th_slurp(tmp_path("job/merge.sbatch"));
     static const char *want[] = {"#SBATCH --array=0-2%2\n", "#SBATCH --signal=B:USR1@120\n",
                                  "#SBATCH --time=10\n", "#SBATCH --partition=gpu\n",
                                  "#SBATCH --cpus-per-task=4\n", "#SBATCH --qos=long\n",
@@ -565,13 +546,13 @@ Test(cluster, slurm_writes_array_and_merge_scripts, .timeout = 60)
                                  "/logs/%A_%a.out\n", "--shard \"$K/$SHARDS\"", "SHARDS=3\n",
                                  "kill -USR1 $child", "scontrol requeue",
                                  "BIOPP_VERSION=0.1.0\n", "export BIOPP_DATA_DIR="};
-    for (size_t i = 0; i < sizeof want / sizeof *want; i++) assert_has(job, want[i]);
-    assert_has(merge, "merge \"$SWEEP_DIR\"");
-    assert_has(merge, "#SBATCH --partition=gpu\n");
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) th_assert_has(job, want[i]);
+    th_assert_has(merge, "merge \"$SWEEP_DIR\"");
+    th_assert_has(merge, "#SBATCH --partition=gpu\n");
     free(job);
     free(merge);
-    char *spec = slurp(tmp_path("job/sweep.ini"));
-    assert_has(spec, "epochs = 1");
+    char *spec = th_slurp(tmp_path("job/sweep.ini"));
+    th_assert_has(spec, "epochs = 1");
     free(spec);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "bash -n %s/job.sbatch && bash -n %s/merge.sbatch", dir, dir);
@@ -654,7 +635,7 @@ Test(cluster, train_sigusr1_then_resume_equals_uninterrupted, .timeout = 240)
     cr_assert_eq(rc, 0, "%s", log);
     free(log);
     expect_same_bytes(tmp_path("ref/checkpoint.bin"), tmp_path("cut/checkpoint.bin"));
-    char *a = slurp(tmp_path("ref/metrics.jsonl")), *b = slurp(tmp_path("cut/metrics.jsonl"));
+    char *a = th_slurp(tmp_path("ref/metrics.jsonl")), *b = th_slurp(tmp_path("cut/metrics.jsonl"));
     strip_seconds(a);
     strip_seconds(b);
     cr_expect_str_eq(a, b);

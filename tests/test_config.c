@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "biopp/config.h"
+#include "helpers.h"
 
 /* ---- temp files: one directory per test, removed afterwards ---- */
 
@@ -55,11 +56,6 @@ static bp_status load_text(const char *text, bp_config *cfg, bp_error *err, cons
     bp_config_defaults(cfg);
     memset(err, 0, sizeof *err);
     return bp_config_load(cfg, p, err);
-}
-
-static void assert_has(const char *msg, const char *needle)
-{
-    cr_assert_not_null(strstr(msg, needle), "message lacks \"%s\": %s", needle, msg);
 }
 
 /* Field-by-field equality. */
@@ -365,14 +361,14 @@ Test(config, write_has_sections_and_every_key)
     cr_assert_eq(bp_config_write(&c, f, &err), BP_OK, "%s", err.msg);
     fclose(f);
     cr_assert_eq(buf[0], '#', "header comment first");
-    assert_has(buf, "[data]\n");
-    assert_has(buf, "[model]\nhidden = 1x800\n");
-    assert_has(buf, "[optimizer]\n");
-    assert_has(buf, "feedback_lr = same\n");
+    th_assert_has(buf, "[data]\n");
+    th_assert_has(buf, "[model]\nhidden = 1x800\n");
+    th_assert_has(buf, "[optimizer]\n");
+    th_assert_has(buf, "feedback_lr = same\n");
     for (int i = 0; i < bp_config_key_count(); i++) {
         char line[64];
         snprintf(line, sizeof line, "\n%s =", bp_config_key_name(i));
-        assert_has(buf, line);
+        th_assert_has(buf, line);
     }
     free(buf);
 }
@@ -386,8 +382,8 @@ Test(config, write_refuses_unrepresentable_string)
     bp_error err = {0};
     cr_assert_eq(bp_config_write(&c, f, &err), BP_ERR_CONFIG);
     fclose(f);
-    assert_has(err.msg, "data_dir");
-    assert_has(err.msg, "comment");
+    th_assert_has(err.msg, "data_dir");
+    th_assert_has(err.msg, "comment");
 }
 
 Test(config, override)
@@ -420,20 +416,20 @@ Test(config, override_errors)
     before = c;
     bp_error err = {0};
     cr_assert_eq(bp_config_override(&c, "lr", &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "key=value");
+    th_assert_has(err.msg, "key=value");
     cr_assert_eq(bp_config_override(&c, "=3", &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "missing key");
+    th_assert_has(err.msg, "missing key");
     cr_assert_eq(bp_config_override(&c, "lrr=3", &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "--set");
-    assert_has(err.msg, "'lrr'");
-    assert_has(err.msg, "feedback_lr"); /* lists the valid keys */
+    th_assert_has(err.msg, "--set");
+    th_assert_has(err.msg, "'lrr'");
+    th_assert_has(err.msg, "feedback_lr"); /* lists the valid keys */
     cr_assert_eq(bp_config_override(&c, "rule=bp,fa", &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "biopp sweep");
+    th_assert_has(err.msg, "biopp sweep");
     cr_assert_eq(bp_config_override(&c, "lr=abc", &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "--set: lr = 'abc': not a number");
+    th_assert_has(err.msg, "--set: lr = 'abc': not a number");
     cr_assert_eq(bp_config_override(&c, "batch=-1", &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "batch");
-    assert_has(err.msg, "out of range");
+    th_assert_has(err.msg, "batch");
+    th_assert_has(err.msg, "out of range");
     /* failures leave the config as it was */
     assert_cfg_eq(&c, &before);
 }
@@ -500,7 +496,7 @@ Test(config, hidden_bad)
         cr_assert_eq(n, 77, "'%s': output written on failure", bad[i]);
         char quoted[64];
         snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
-        assert_has(err.msg, quoted);
+        th_assert_has(err.msg, quoted);
     }
 }
 
@@ -526,10 +522,10 @@ Test(config, unknown_key_names_file_line_and_key)
     bp_error err;
     const char *path;
     cr_assert_eq(load_text("[data]\ndataset = mnist\nfoo = 1\n", &c, &err, &path), BP_ERR_CONFIG);
-    assert_has(err.msg, path);
-    assert_has(err.msg, ":3:");
-    assert_has(err.msg, "'foo'");
-    assert_has(err.msg, "train_size"); /* the valid keys of [data] */
+    th_assert_has(err.msg, path);
+    th_assert_has(err.msg, ":3:");
+    th_assert_has(err.msg, "'foo'");
+    th_assert_has(err.msg, "train_size"); /* the valid keys of [data] */
     cr_assert_null(strstr(err.msg, "epochs"), "lists keys of other sections: %s", err.msg);
 }
 
@@ -539,10 +535,10 @@ Test(config, bad_number_names_line)
     bp_error err;
     const char *path;
     cr_assert_eq(load_text("[optimizer]\n\nlr = abc\n", &c, &err, &path), BP_ERR_CONFIG);
-    assert_has(err.msg, path);
-    assert_has(err.msg, ":3: lr = 'abc': not a number (expected a positive number");
+    th_assert_has(err.msg, path);
+    th_assert_has(err.msg, ":3: lr = 'abc': not a number (expected a positive number");
     cr_assert_eq(load_text("[train]\nbatch = 12.5\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":2: batch = '12.5': not an integer");
+    th_assert_has(err.msg, ":2: batch = '12.5': not an integer");
 }
 
 Test(config, strict_numbers)
@@ -568,7 +564,7 @@ Test(config, strict_numbers)
                      "%s = '%s' accepted", bad[i][0], bad[i][1]);
         char expect[128];
         snprintf(expect, sizeof expect, "x.ini:9: %s = '%s': ", bad[i][0], bad[i][1]);
-        assert_has(err.msg, expect);
+        th_assert_has(err.msg, expect);
         assert_cfg_eq(&c, &before);
     }
     static const char *const good[][2] = {
@@ -591,8 +587,8 @@ Test(config, bad_hidden_names_line)
     bp_error err;
     cr_assert_eq(load_text("[model]\nactivation = tanh\nhidden = 2x\n", &c, &err, NULL),
                  BP_ERR_CONFIG);
-    assert_has(err.msg, ":3:");
-    assert_has(err.msg, "hidden = '2x'");
+    th_assert_has(err.msg, ":3:");
+    th_assert_has(err.msg, "hidden = '2x'");
 }
 
 Test(config, wrong_section)
@@ -600,8 +596,8 @@ Test(config, wrong_section)
     bp_config c;
     bp_error err;
     cr_assert_eq(load_text("[train]\nlr = 1e-3\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":2:");
-    assert_has(err.msg, "'lr' belongs in [optimizer], not [train]");
+    th_assert_has(err.msg, ":2:");
+    th_assert_has(err.msg, "'lr' belongs in [optimizer], not [train]");
     bp_config_defaults(&c);
     cr_assert_eq(bp_config_set_at(&c, "train", "lr", "1", "w", &err), BP_ERR_CONFIG);
     cr_assert_eq(bp_config_set_at(&c, "optimizer", "lr", "1", "w", &err), BP_OK, "%s", err.msg);
@@ -614,11 +610,11 @@ Test(config, unknown_section)
     bp_config c;
     bp_error err;
     cr_assert_eq(load_text("[data]\n[trainer]\nbatch = 1\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":2: unknown section [trainer]");
-    assert_has(err.msg, "[optimizer]");
+    th_assert_has(err.msg, ":2: unknown section [trainer]");
+    th_assert_has(err.msg, "[optimizer]");
     /* an empty unknown section is still an error */
     cr_assert_eq(load_text("[extra]\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":1:");
+    th_assert_has(err.msg, ":1:");
 }
 
 Test(config, list_value_rejected)
@@ -626,8 +622,8 @@ Test(config, list_value_rejected)
     bp_config c;
     bp_error err;
     cr_assert_eq(load_text("[rule]\nrule = bp, fa\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":2:");
-    assert_has(err.msg, "lists are for `biopp sweep`");
+    th_assert_has(err.msg, ":2:");
+    th_assert_has(err.msg, "lists are for `biopp sweep`");
 }
 
 Test(config, syntax_errors_name_line)
@@ -635,13 +631,13 @@ Test(config, syntax_errors_name_line)
     bp_config c;
     bp_error err;
     cr_assert_eq(load_text("[train]\nbatch = 1\nepochs\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":3:");
-    assert_has(err.msg, "key = value");
+    th_assert_has(err.msg, ":3:");
+    th_assert_has(err.msg, "key = value");
     cr_assert_eq(load_text("[train\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":1:");
-    assert_has(err.msg, "']'");
+    th_assert_has(err.msg, ":1:");
+    th_assert_has(err.msg, "']'");
     cr_assert_eq(load_text("[train]\n= 5\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":2:");
+    th_assert_has(err.msg, ":2:");
 }
 
 Test(config, duplicate_key)
@@ -649,8 +645,8 @@ Test(config, duplicate_key)
     bp_config c;
     bp_error err;
     cr_assert_eq(load_text("[train]\nbatch = 1\n\nbatch = 2\n", &c, &err, NULL), BP_ERR_CONFIG);
-    assert_has(err.msg, ":4:");
-    assert_has(err.msg, "line 2");
+    th_assert_has(err.msg, ":4:");
+    th_assert_has(err.msg, "line 2");
 }
 
 Test(config, failed_load_leaves_config_unchanged)
@@ -673,9 +669,9 @@ Test(config, missing_file)
     char path[128];
     snprintf(path, sizeof path, "%s/no_such_file.ini", tmpdir);
     cr_assert_eq(bp_config_load(&c, path, &err), BP_ERR_IO);
-    assert_has(err.msg, path);
+    th_assert_has(err.msg, path);
     cr_assert_eq(bp_config_load(&c, tmpdir, &err), BP_ERR_IO, "a directory: %s", err.msg);
-    assert_has(err.msg, tmpdir);
+    th_assert_has(err.msg, tmpdir);
 }
 
 /* ---- validation ---- */
@@ -687,8 +683,8 @@ Test(config, validate_cross_key)
     bp_config_defaults(&c);
     c.alpha = 0.25;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "alpha");
-    assert_has(err.msg, "bdfa");
+    th_assert_has(err.msg, "alpha");
+    th_assert_has(err.msg, "bdfa");
     c.rule = BP_RULE_BDFA;
     cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
 
@@ -711,10 +707,10 @@ Test(config, validate_cross_key)
         *(double *)((char *)&c + scoped[i].off) = 0.0625;
         c.rule = BP_RULE_FA;
         cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG, "%s", scoped[i].name);
-        assert_has(err.msg, scoped[i].name);
-        assert_has(err.msg, "= 0.0625 is only used by rule");
-        assert_has(err.msg, bp_rule_name(scoped[i].rule));
-        assert_has(err.msg, scoped[i].dflt);
+        th_assert_has(err.msg, scoped[i].name);
+        th_assert_has(err.msg, "= 0.0625 is only used by rule");
+        th_assert_has(err.msg, bp_rule_name(scoped[i].rule));
+        th_assert_has(err.msg, scoped[i].dflt);
         c.rule = scoped[i].rule;
         cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
     }
@@ -723,15 +719,15 @@ Test(config, validate_cross_key)
     c.train_size = 100;
     c.batch = 101;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "batch = 101");
-    assert_has(err.msg, "train_size = 100");
+    th_assert_has(err.msg, "batch = 101");
+    th_assert_has(err.msg, "train_size = 100");
     c.batch = 100;
     cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
 
     bp_config_defaults(&c);
     c.precision = BP_PREC_TF32;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "tf32");
+    th_assert_has(err.msg, "tf32");
     c.device = BP_DEVICE_CUDA;
     cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
 
@@ -748,14 +744,14 @@ Test(config, validate_single_keys)
     bp_config_defaults(&c);
     c.lr = 0;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "lr = '0'");
+    th_assert_has(err.msg, "lr = '0'");
     bp_config_defaults(&c);
     c.lr = NAN;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
     bp_config_defaults(&c);
     c.n_hidden = 0;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "hidden");
+    th_assert_has(err.msg, "hidden");
     bp_config_defaults(&c);
     c.n_hidden = BP_MAX_HIDDEN + 1;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
@@ -765,22 +761,22 @@ Test(config, validate_single_keys)
     bp_config_defaults(&c);
     c.activation = BP_ACT_IDENTITY; /* not a hidden-layer choice */
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "activation");
+    th_assert_has(err.msg, "activation");
     bp_config_defaults(&c);
     c.rule = (bp_rule_id)42;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "rule");
+    th_assert_has(err.msg, "rule");
     bp_config_defaults(&c);
     snprintf(c.dataset, sizeof c.dataset, "svhn");
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "svhn");
+    th_assert_has(err.msg, "svhn");
     bp_config_defaults(&c);
     c.batch = 0;
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
     bp_config_defaults(&c);
     snprintf(c.data_dir, sizeof c.data_dir, "/a,b");
     cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "data_dir");
+    th_assert_has(err.msg, "data_dir");
     snprintf(c.data_dir, sizeof c.data_dir, "/data sets/a;b#c");
     cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
 }
@@ -828,7 +824,7 @@ Test(config, get)
     cr_assert_eq(bp_config_get(&c, "data_dir", buf, sizeof buf, &err), BP_OK);
     cr_assert_str_eq(buf, "");
     cr_assert_eq(bp_config_get(&c, "nope", buf, sizeof buf, &err), BP_ERR_CONFIG);
-    assert_has(err.msg, "nope");
+    th_assert_has(err.msg, "nope");
     cr_assert_eq(bp_config_get(&c, "optimizer", buf, 3, &err), BP_ERR_ARG);
     /* get -> set is the identity for every key */
     for (int i = 0; i < bp_config_key_count(); i++) {

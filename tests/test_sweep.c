@@ -66,19 +66,6 @@ static const char *write_file(const char *name, const char *text)
     return path;
 }
 
-static char *slurp(const char *path)
-{
-    char *text = NULL;
-    bp_error err = {0};
-    cr_assert_eq(bp_read_text(path, &text, NULL, &err), BP_OK, "%s", err.msg);
-    return text;
-}
-
-static void assert_has(const char *msg, const char *needle)
-{
-    cr_assert_not_null(strstr(msg, needle), "message lacks \"%s\": %s", needle, msg);
-}
-
 /* Loads and expands a sweep from text; the status, *s filled. */
 static bp_status load_text(const char *text, bp_sweep *s, bp_error *err, const char **path)
 {
@@ -107,10 +94,10 @@ static void load_fails(const char *text, int line, const char *needle1, const ch
     if (line > 0) {
         char where[600];
         snprintf(where, sizeof where, "%s:%d:", path, line);
-        assert_has(err.msg, where);
+        th_assert_has(err.msg, where);
     }
-    if (needle1) assert_has(err.msg, needle1);
-    if (needle2) assert_has(err.msg, needle2);
+    if (needle1) th_assert_has(err.msg, needle1);
+    if (needle2) th_assert_has(err.msg, needle2);
     bp_sweep_free(&s);
 }
 
@@ -239,9 +226,9 @@ Test(sweep, set_overrides_lists_and_keeps_order)
     cell(&s, 7, &c);
     cr_expect_str_eq(c.name, "rule=fa,lr=0.01,epochs=2");
     cr_expect_neq(bp_sweep_override(&s, "lr", &err), BP_OK);
-    assert_has(err.msg, "--set");
+    th_assert_has(err.msg, "--set");
     cr_expect_neq(bp_sweep_override(&s, "lr=1e-3,zz", &err), BP_OK);
-    assert_has(err.msg, "--set: lr = 'zz'");
+    th_assert_has(err.msg, "--set: lr = 'zz'");
     bp_sweep_free(&s);
 }
 
@@ -255,9 +242,9 @@ Test(sweep, spec_text_round_trips)
             &s);
     char *a = NULL, *b = NULL;
     cr_assert_eq(bp_sweep_spec_text(&s, &a, &err), BP_OK, "%s", err.msg);
-    assert_has(a, "hidden = 1x400,2x800\nrule = fa,bdfa\n");
-    assert_has(a, "seed = 3,7");
-    assert_has(a, "bdfa.alpha = 0.25");
+    th_assert_has(a, "hidden = 1x400,2x800\nrule = fa,bdfa\n");
+    th_assert_has(a, "seed = 3,7");
+    th_assert_has(a, "bdfa.alpha = 0.25");
     const char *p = write_file("spec.ini", a);
     bp_sweep_init(&t);
     cr_assert_eq(bp_sweep_load(&t, p, &err), BP_OK, "%s\n%s", err.msg, a);
@@ -359,20 +346,20 @@ Test(sweep, divergence_is_isolated_and_flagged)
     bp_error err = {0};
     char *md = NULL;
     cr_assert_eq(bp_sweep_write_summary(&s, dir, &md, &err), BP_OK, "%s", err.msg);
-    char *csv = slurp(tmp_path("out/summary.csv"));
-    char *json = slurp(tmp_path("out/summary.json"));
-    char *good = slurp(tmp_path("out/lr=0.001/seed-1/final.json"));
-    char *bad = slurp(tmp_path("out/lr=1e+40/seed-2/final.json"));
-    assert_has(good, "\"diverged\":\tfalse");
-    assert_has(good, "\"epochs\":\t2");
-    assert_has(bad, "\"diverged\":\ttrue");
-    assert_has(csv, "dataset,hidden,rule,lr,runs,finished,diverged,mean_test_error_pct,");
-    assert_has(csv, "\nmnist,1x16,bp,0.001,2,2,0,");
-    assert_has(csv, "\nmnist,1x16,bp,1e+40,2,2,2,,,,,,lr=1e+40\n");
-    assert_has(json, "\"state\":\t\"diverged\"");
-    assert_has(md, "## lr = 1e+40");
-    assert_has(md, "— (2 diverged)");
-    assert_has(md, " ± ");
+    char *csv = th_slurp(tmp_path("out/summary.csv"));
+    char *json = th_slurp(tmp_path("out/summary.json"));
+    char *good = th_slurp(tmp_path("out/lr=0.001/seed-1/final.json"));
+    char *bad = th_slurp(tmp_path("out/lr=1e+40/seed-2/final.json"));
+    th_assert_has(good, "\"diverged\":\tfalse");
+    th_assert_has(good, "\"epochs\":\t2");
+    th_assert_has(bad, "\"diverged\":\ttrue");
+    th_assert_has(csv, "dataset,hidden,rule,lr,runs,finished,diverged,mean_test_error_pct,");
+    th_assert_has(csv, "\nmnist,1x16,bp,0.001,2,2,0,");
+    th_assert_has(csv, "\nmnist,1x16,bp,1e+40,2,2,2,,,,,,lr=1e+40\n");
+    th_assert_has(json, "\"state\":\t\"diverged\"");
+    th_assert_has(md, "## lr = 1e+40");
+    th_assert_has(md, "— (2 diverged)");
+    th_assert_has(md, " ± ");
     bp_sweep_cell_result r;
     bp_sweep_cell c;
     cell(&s, 0, &c);
@@ -406,10 +393,10 @@ Test(sweep, partial_summary_marks_pending_cells)
                  err.msg);
     char *md = NULL;
     cr_assert_eq(bp_sweep_write_summary(&s, dir, &md, &err), BP_OK, "%s", err.msg);
-    char *csv = slurp(tmp_path("out/summary.csv"));
-    assert_has(csv, "\nmnist,1x16,fa,2,0,0,,,,,,rule=fa\n");
-    assert_has(md, "| BP | FA |");
-    assert_has(md, "— (2 of 2 pending)");
+    char *csv = th_slurp(tmp_path("out/summary.csv"));
+    th_assert_has(csv, "\nmnist,1x16,fa,2,0,0,,,,,,rule=fa\n");
+    th_assert_has(md, "| BP | FA |");
+    th_assert_has(md, "— (2 of 2 pending)");
     free(md), free(csv);
     bp_sweep_free(&s);
     bp_dataset_free(&synth);
@@ -432,29 +419,29 @@ Test(sweep, changed_sweep_in_existing_dir_is_refused)
 
     load_ok("rule = bp,fa\nlr = 1e-2\nhidden = 400\n", &s);
     cr_assert_neq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK);
-    assert_has(err.msg, tmp_path("out/sweep.ini"));
-    assert_has(err.msg, "lr = 0.001 there, 0.01 now");
+    th_assert_has(err.msg, tmp_path("out/sweep.ini"));
+    th_assert_has(err.msg, "lr = 0.001 there, 0.01 now");
     cr_expect_neq(bp_sweep_check_dir(&s, dir, &err), BP_OK);
     bp_sweep_free(&s);
 
     load_ok("rule = bp,fa,dfa\nlr = 1e-3\nhidden = 400\n", &s);
     cr_assert_neq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK);
-    assert_has(err.msg, "rule = bp,fa there, bp,fa,dfa now");
+    th_assert_has(err.msg, "rule = bp,fa there, bp,fa,dfa now");
     bp_sweep_free(&s);
 
     load_ok("lr = 1e-3\nhidden = 400\nrule = bp,fa\nseeds = 2\n", &s);
     cr_assert_neq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK);
-    assert_has(err.msg, "seed = 1 there, 1,2");
+    th_assert_has(err.msg, "seed = 1 there, 1,2");
     bp_sweep_free(&s);
 
     load_ok("hidden = 1x400,1x800\nrule = bp,fa\nlr = 1e-3\n", &s);
     cr_assert_neq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK);
-    assert_has(err.msg, "hidden");
+    th_assert_has(err.msg, "hidden");
     bp_sweep_free(&s);
 
     /* A sweep stored by an older biopp lacks the keys added since: a key it
      * lacks is the same sweep while the new value is the default... */
-    char *stored = slurp(tmp_path("out/sweep.ini"));
+    char *stored = th_slurp(tmp_path("out/sweep.ini"));
     char *line = strstr(stored, "align_every = 0\n");
     cr_assert(line, "sweep.ini writes every key, align_every too");
     memmove(line, line + strlen("align_every = 0\n"), strlen(line + strlen("align_every = 0\n")) + 1);
@@ -466,7 +453,7 @@ Test(sweep, changed_sweep_in_existing_dir_is_refused)
     /* ...and a different sweep when it is not. */
     load_ok("rule = bp,fa\nlr = 1e-3\nhidden = 400\nalign_every = 50\n", &s);
     cr_assert_neq(bp_sweep_prepare_dir(&s, tmp_path("out"), &err), BP_OK);
-    assert_has(err.msg, "align_every = (not set) there, 50 now");
+    th_assert_has(err.msg, "align_every = (not set) there, 50 now");
     bp_sweep_free(&s);
 
     /* a non-empty folder that is not a sweep */
@@ -474,18 +461,12 @@ Test(sweep, changed_sweep_in_existing_dir_is_refused)
     cr_assert_eq(mkdir(tmp_path("other"), 0777), 0);
     write_file("other/notes.txt", "x");
     cr_assert_neq(bp_sweep_prepare_dir(&s, tmp_path("other"), &err), BP_OK);
-    assert_has(err.msg, "no sweep.ini");
+    th_assert_has(err.msg, "no sweep.ini");
     bp_sweep_free(&s);
 }
 
 /* ---------------------------------------------------------------------- */
 /* `biopp sweep` as a user runs it (real MNIST, small)                    */
-
-static const char *bin(void)
-{
-    const char *b = getenv("BIOPP_BIN");
-    return b && *b ? b : "build/biopp";
-}
 
 static const char *const CLI_SWEEP =
     "[sweep]\nseeds = 2\n"
@@ -508,9 +489,9 @@ static pid_t start_sweep(const char *cfg, const char *out, const char *extra)
         if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
         setenv("BIOPP_DATA_DIR", data, 1);
         if (extra)
-            execl(bin(), bin(), "sweep", "--config", cfg, "--out", out, "--set", extra, (char *)0);
+            execl(th_bin(), th_bin(), "sweep", "--config", cfg, "--out", out, "--set", extra, (char *)0);
         else
-            execl(bin(), bin(), "sweep", "--config", cfg, "--out", out, (char *)0);
+            execl(th_bin(), th_bin(), "sweep", "--config", cfg, "--out", out, (char *)0);
         _exit(127);
     }
     return pid;
@@ -533,7 +514,7 @@ static char *log_of(const char *out)
 {
     char log[700];
     snprintf(log, sizeof log, "%s.log", out);
-    return slurp(log);
+    return th_slurp(log);
 }
 
 /* Waits (up to 60 s) until path exists or the child exits; 1 if it exists. */
@@ -551,7 +532,7 @@ static int wait_for(const char *path, pid_t pid)
 static void skip_without_mnist_or_binary(void)
 {
     if (!th_mnist_dir()) cr_skip_test("MNIST not found");
-    if (access(bin(), X_OK) != 0) cr_skip_test("%s not built", bin());
+    if (access(th_bin(), X_OK) != 0) cr_skip_test("%s not built", th_bin());
 }
 
 static void expect_same_file(const char *a, const char *b)
@@ -571,7 +552,7 @@ Test(sweep, killed_sweep_resumes_to_the_same_result, .timeout = 120)
     int rc = run_sweep(cfg, ref, NULL);
     char *log = log_of(ref);
     cr_assert_eq(rc, 0, "%s", log);
-    assert_has(log, "[3/3] rule=dfa: test");
+    th_assert_has(log, "[3/3] rule=dfa: test");
     free(log);
 
     pid_t pid = start_sweep(cfg, cut, NULL);
@@ -584,7 +565,7 @@ Test(sweep, killed_sweep_resumes_to_the_same_result, .timeout = 120)
     rc = run_sweep(cfg, cut, NULL);
     log = log_of(cut);
     cr_assert_eq(rc, 0, "%s", log);
-    assert_has(log, "(1 cells done before)");
+    th_assert_has(log, "(1 cells done before)");
     free(log);
     static const char *files[] = {"summary.csv", "summary.md", "summary.json", "sweep.ini"};
     for (int i = 0; i < 4; i++)
@@ -611,16 +592,16 @@ Test(sweep, sigint_stops_with_130_and_a_partial_summary, .timeout = 120)
     int rc = wait_exit(pid);
     char *log = log_of(out);
     cr_assert_eq(rc, 130, "%s", log);
-    assert_has(log, "Run the same command again");
+    th_assert_has(log, "Run the same command again");
     free(log);
-    char *csv = slurp(tmp_path("out/summary.csv"));
-    assert_has(csv, "\nmnist,1x32,dfa,2,0,0,");
+    char *csv = th_slurp(tmp_path("out/summary.csv"));
+    th_assert_has(csv, "\nmnist,1x32,dfa,2,0,0,");
     free(csv);
     rc = run_sweep(cfg, out, NULL);
     log = log_of(out);
     cr_assert_eq(rc, 0, "%s", log);
     free(log);
-    csv = slurp(tmp_path("out/summary.csv"));
+    csv = th_slurp(tmp_path("out/summary.csv"));
     cr_expect(strstr(csv, "\nmnist,1x32,bp,2,2,0,") && strstr(csv, "\nmnist,1x32,fa,2,2,0,") &&
                   strstr(csv, "\nmnist,1x32,dfa,2,2,0,"),
               "%s", csv);
@@ -642,12 +623,12 @@ Test(sweep, cli_refuses_a_changed_sweep, .timeout = 60)
     rc = run_sweep(cfg, out, "epochs=1");
     log = log_of(out);
     cr_expect_eq(rc, 1, "%s", log);
-    assert_has(log, tmp_path("out/sweep.ini"));
-    assert_has(log, "epochs = 0 there, 1 now");
+    th_assert_has(log, tmp_path("out/sweep.ini"));
+    th_assert_has(log, "epochs = 0 there, 1 now");
     free(log);
     rc = run_sweep(cfg, out, "epochs=0"); /* the same sweep again: all done */
     log = log_of(out);
     cr_expect_eq(rc, 0, "%s", log);
-    assert_has(log, "(3 cells done before)");
+    th_assert_has(log, "(3 cells done before)");
     free(log);
 }

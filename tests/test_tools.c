@@ -21,40 +21,6 @@
 #include "biopp/train.h"
 #include "helpers.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("BIOPP_BIN");
-    return b && *b ? b : "build/biopp";
-}
-
-/* Runs a shell command line; returns its exit status, output in *out. */
-static int sh(char **out, const char *fmt, ...)
-{
-    char cmd[8192], full[8300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16;
-    char *buf = calloc(cap, 1);
-    size_t n = fread(buf, 1, cap - 1, p);
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *tmpdir(void)
-{
-    char *t = strdup("/tmp/biopp-tools-XXXXXX");
-    cr_assert_not_null(mkdtemp(t));
-    return t;
-}
-
 static void write_bytes(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -148,15 +114,15 @@ static void train(const char *root, const char *name, const char *dataset, const
     snprintf(cfg, sizeof cfg, "%s/%s.ini", root, name);
     snprintf(data, sizeof data, "%s/data", root);
     write_config(cfg, data, dataset, rule, 150);
-    int rc = sh(&out, "%s train --config %s --out %s/%s %s", bin(), cfg, root, name,
-                extra ? extra : "");
+    int rc = th_sh(&out, "%s train --config %s --out %s/%s %s", th_bin(), cfg, root, name,
+                   extra ? extra : "");
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
 }
 
 static char *setup_data(int cifar)
 {
-    char *root = tmpdir(), data[512];
+    char *root = th_tmpdir(), data[512];
     snprintf(data, sizeof data, "%s/data", root);
     cr_assert_eq(mkdir(data, 0777), 0);
     make_mnist(data);
@@ -192,7 +158,7 @@ Test(eval, gives_final_json_errors_exactly, .timeout = 120)
     snprintf(run, sizeof run, "%s/run", root);
     cJSON *fin = read_json(run, "final.json");
 
-    int rc = sh(&out, "%s eval --run %s", bin(), run);
+    int rc = th_sh(&out, "%s eval --run %s", th_bin(), run);
     cr_assert_eq(rc, 0, "%s", out);
     cr_expect(strstr(out, "test: error"), "%s", out);
     free(out);
@@ -204,7 +170,7 @@ Test(eval, gives_final_json_errors_exactly, .timeout = 120)
     cr_expect_eq(json_number(ev, "epoch"), 3);
     cJSON_Delete(ev);
 
-    rc = sh(&out, "%s eval --run %s --split valid", bin(), run);
+    rc = th_sh(&out, "%s eval --run %s --split valid", th_bin(), run);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     ev = read_json(run, "eval-valid.json");
@@ -215,7 +181,7 @@ Test(eval, gives_final_json_errors_exactly, .timeout = 120)
 
     /* The train split is the first train_size training samples: the same
      * as the test split of a data set whose test files are those samples. */
-    rc = sh(&out, "%s eval --run %s --split train", bin(), run);
+    rc = th_sh(&out, "%s eval --run %s --split train", th_bin(), run);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     char copy[512], path[600];
@@ -231,7 +197,7 @@ Test(eval, gives_final_json_errors_exactly, .timeout = 120)
     write_idx_split(path, "train", 200, &seed, ds.train.x, ds.train.y);
     write_idx_split(path, "t10k", 150, &seed, ds.train.x, ds.train.y);
     bp_dataset_free(&ds);
-    rc = sh(&out, "%s eval --run %s --set data_dir=%s", bin(), run, copy);
+    rc = th_sh(&out, "%s eval --run %s --set data_dir=%s", th_bin(), run, copy);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     cJSON *tr = read_json(run, "eval-train.json"), *te = read_json(run, "eval-test.json");
@@ -241,22 +207,22 @@ Test(eval, gives_final_json_errors_exactly, .timeout = 120)
     cr_expect_eq(json_number(tr, "loss"), json_number(te, "loss"));
     cJSON_Delete(tr);
     cJSON_Delete(te);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
 
 Test(eval, refuses_bad_input_clearly, .timeout = 60)
 {
     char *root = setup_data(0), *out;
-    int rc = sh(&out, "%s eval --run %s/nothing", bin(), root);
+    int rc = th_sh(&out, "%s eval --run %s/nothing", th_bin(), root);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "config.ini") && strstr(out, "not a run directory"), "%s", out);
     free(out);
-    rc = sh(&out, "%s eval --run %s --split bogus", bin(), root);
+    rc = th_sh(&out, "%s eval --run %s --split bogus", th_bin(), root);
     cr_expect_eq(rc, 2);
     cr_expect(strstr(out, "test, valid or train"), "%s", out);
     free(out);
-    rc = sh(&out, "%s eval --help", bin());
+    rc = th_sh(&out, "%s eval --help", th_bin());
     cr_expect_eq(rc, 0);
     cr_expect(strstr(out, "--split"), "%s", out);
     free(out);
@@ -265,14 +231,14 @@ Test(eval, refuses_bad_input_clearly, .timeout = 60)
     snprintf(cfg, sizeof cfg, "%s/full.ini", root);
     snprintf(data, sizeof data, "%s/data", root);
     write_config(cfg, data, "mnist", "bp", 200);
-    rc = sh(&out, "%s train --config %s --out %s/full --set epochs=1", bin(), cfg, root);
+    rc = th_sh(&out, "%s train --config %s --out %s/full --set epochs=1", th_bin(), cfg, root);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
-    rc = sh(&out, "%s eval --run %s/full --split valid", bin(), root);
+    rc = th_sh(&out, "%s eval --run %s/full --split valid", th_bin(), root);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "no validation split"), "%s", out);
     free(out);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
 
@@ -373,7 +339,7 @@ static void export_round_trip(const char *root, const char *rule, int expect_ten
     train(root, rule, "mnist", rule, NULL);
     snprintf(run, sizeof run, "%s/%s", root, rule);
     snprintf(file, sizeof file, "%s/%s.safetensors", root, rule);
-    int rc = sh(&out, "%s export --run %s --out %s --optimizer-state", bin(), run, file);
+    int rc = th_sh(&out, "%s export --run %s --out %s --optimizer-state", th_bin(), run, file);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
 
@@ -430,7 +396,7 @@ Test(export, round_trip_is_bit_exact_for_every_rule, .timeout = 120)
     export_round_trip(root, "dfa", 5);
     export_round_trip(root, "bfa", 8);
     export_round_trip(root, "bdfa", 5);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
 
@@ -439,7 +405,7 @@ Test(export, without_optimizer_state_and_bad_input, .timeout = 60)
     char *root = setup_data(0), *out, file[600];
     train(root, "run", "mnist", "bfa", "--set optimizer=sgd --set momentum=0.9 --set lr=0.1");
     snprintf(file, sizeof file, "%s/w.safetensors", root);
-    int rc = sh(&out, "%s export --run %s/run --out %s", bin(), root, file);
+    int rc = th_sh(&out, "%s export --run %s/run --out %s", th_bin(), root, file);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     st_file st;
@@ -448,7 +414,7 @@ Test(export, without_optimizer_state_and_bad_input, .timeout = 60)
     for (cJSON *e = st.header->child; e; e = e->next) entries++;
     cr_expect_eq(entries, 8 + 1, "weights and metadata only");
     st_free(&st);
-    rc = sh(&out, "%s export --run %s/run --out %s --optimizer-state", bin(), root, file);
+    rc = th_sh(&out, "%s export --run %s/run --out %s --optimizer-state", th_bin(), root, file);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     st_read(file, &st);
@@ -456,14 +422,14 @@ Test(export, without_optimizer_state_and_bad_input, .timeout = 60)
     cr_expect_not_null(st_tensor(&st, "V1.velocity", &ndim, shape), "SGD momentum: velocity");
     cr_expect_null(st_tensor(&st, "V1.adam_m", &ndim, shape));
     st_free(&st);
-    rc = sh(&out, "%s export --run %s/run", bin(), root);
+    rc = th_sh(&out, "%s export --run %s/run", th_bin(), root);
     cr_expect_eq(rc, 2, "%s", out);
     free(out);
-    rc = sh(&out, "%s export --run %s/none --out %s", bin(), root, file);
+    rc = th_sh(&out, "%s export --run %s/none --out %s", th_bin(), root, file);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "not a run directory"), "%s", out);
     free(out);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
 
@@ -549,7 +515,7 @@ static void generate_and_check(const char *root, const char *name, const char *d
     snprintf(run, sizeof run, "%s/%s", root, name);
     snprintf(png, sizeof png, "%s/%s.png", root, name);
     int scale = 2;
-    int rc = sh(&out, "%s generate --run %s --out %s --scale %d", bin(), run, png, scale);
+    int rc = th_sh(&out, "%s generate --run %s --out %s --scale %d", th_bin(), run, png, scale);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     png_image_rows im;
@@ -579,7 +545,7 @@ Test(generate, mnist_grey_and_cifar_colour_grids_match_the_mirror_network, .time
     char *root = setup_data(1);
     generate_and_check(root, "grey", "mnist", 1, 28);
     generate_and_check(root, "colour", "cifar10", 3, 32);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
 
@@ -587,21 +553,21 @@ Test(generate, refuses_other_rules_clearly, .timeout = 60)
 {
     char *root = setup_data(0), *out;
     train(root, "fa", "mnist", "fa", NULL);
-    int rc = sh(&out, "%s generate --run %s/fa --out %s/x.png", bin(), root, root);
+    int rc = th_sh(&out, "%s generate --run %s/fa --out %s/x.png", th_bin(), root, root);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "only BFA has a generator") && strstr(out, "fa run"), "%s", out);
     free(out);
     char png[600];
     snprintf(png, sizeof png, "%s/x.png", root);
     cr_expect(!bp_file_exists(png));
-    rc = sh(&out, "%s generate --run %s/fa --out %s --scale 0", bin(), root, png);
+    rc = th_sh(&out, "%s generate --run %s/fa --out %s --scale 0", th_bin(), root, png);
     cr_expect_eq(rc, 2);
     free(out);
-    rc = sh(&out, "%s generate --help", bin());
+    rc = th_sh(&out, "%s generate --help", th_bin());
     cr_expect_eq(rc, 0);
     cr_expect(strstr(out, "min-max"), "%s", out);
     free(out);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
 
@@ -633,7 +599,7 @@ Test(plot, run_folder_charts, .timeout = 60)
     train(root, "bfa", "mnist", "bfa", NULL);
     snprintf(dir, sizeof dir, "%s/bfa", root);
     snprintf(pdir, sizeof pdir, "%s/plots", root);
-    int rc = sh(&out, "%s plot %s --out %s", bin(), dir, pdir);
+    int rc = th_sh(&out, "%s plot %s --out %s", th_bin(), dir, pdir);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     expect_png(pdir, "error.png");
@@ -659,7 +625,7 @@ Test(plot, run_folder_charts, .timeout = 60)
                "\"align_delta_deg\":[60,75],\"align_dW_deg\":[62,null],"
                "\"align_fb_deg\":[null,50,40],\"seconds\":1,\"diverged\":false}\n");
     snprintf(pdir, sizeof pdir, "%s/plots2", root);
-    rc = sh(&out, "%s plot %s --out %s", bin(), dir, pdir);
+    rc = th_sh(&out, "%s plot %s --out %s", th_bin(), dir, pdir);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     expect_png(pdir, "error.png");
@@ -673,7 +639,7 @@ Test(plot, run_folder_charts, .timeout = 60)
     cr_expect(strstr(gp, "matrix 2") && strstr(gp, "matrix 3") && !strstr(gp, "matrix 1"),
               "only the matrices with values: %s", gp);
     free(gp);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
 
@@ -704,7 +670,7 @@ static void write_sweep_run(const char *sweep, const char *hidden, const char *r
 
 Test(plot, sweep_folder_charts_and_seed_statistics, .timeout = 60)
 {
-    char *root = tmpdir(), sweep[600], pdir[600], path[800], *out;
+    char *root = th_tmpdir(), sweep[600], pdir[600], path[800], *out;
     snprintf(sweep, sizeof sweep, "%s/sweep", root);
     bp_error err;
     cr_assert_eq(bp_mkdir_p(sweep, &err), BP_OK);
@@ -716,7 +682,7 @@ Test(plot, sweep_folder_charts_and_seed_statistics, .timeout = 60)
     write_sweep_run(sweep, "2x16", "bp", 1, 0.20, 0.10);
     write_sweep_run(sweep, "2x16", "fa", 1, 0.40, 0.30);
     snprintf(pdir, sizeof pdir, "%s/plots", root);
-    int rc = sh(&out, "%s plot %s --out %s", bin(), sweep, pdir);
+    int rc = th_sh(&out, "%s plot %s --out %s", th_bin(), sweep, pdir);
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     expect_png(pdir, "test-error-1x16.png");
@@ -730,18 +696,18 @@ Test(plot, sweep_folder_charts_and_seed_statistics, .timeout = 60)
     free(dat);
 
     /* No gnuplot: a clear error naming the Debian package. */
-    rc = sh(&out, "BIOPP_GNUPLOT=/nonexistent/gnuplot %s plot %s --out %s", bin(), sweep, pdir);
+    rc = th_sh(&out, "BIOPP_GNUPLOT=/nonexistent/gnuplot %s plot %s --out %s", th_bin(), sweep, pdir);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "gnuplot-nox"), "%s", out);
     free(out);
-    rc = sh(&out, "PATH=/nonexistent %s plot %s --out %s", bin(), sweep, pdir);
+    rc = th_sh(&out, "PATH=/nonexistent %s plot %s --out %s", th_bin(), sweep, pdir);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "gnuplot not found on PATH") && strstr(out, "gnuplot-nox"), "%s", out);
     free(out);
-    rc = sh(&out, "%s plot %s --out %s", bin(), root, pdir);
+    rc = th_sh(&out, "%s plot %s --out %s", th_bin(), root, pdir);
     cr_expect_eq(rc, 1);
     cr_expect(strstr(out, "neither a run folder"), "%s", out);
     free(out);
-    sh(NULL, "rm -rf %s", root);
+    th_sh(NULL, "rm -rf %s", root);
     free(root);
 }
