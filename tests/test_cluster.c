@@ -448,6 +448,17 @@ static const char *const LONG_EPOCHS =
     "[optimizer]\nlr = 1e-3\n"
     "[train]\nbatch = 64\nepochs = 2\nthreads = 1\ncheckpoint_every = 1\n";
 
+/* For --jobs: two jobs run at different speeds on a loaded machine (one
+ * was seen a whole epoch ahead), so both are still training only when the
+ * runs are several epochs long. */
+static const char *const LONGER_EPOCHS =
+    "[sweep]\nseeds = 2\n"
+    "[data]\ndataset = mnist\ntrain_size = 49920\n"
+    "[model]\nhidden = 1x64\n"
+    "[rule]\nrule = fa\n"
+    "[optimizer]\nlr = 1e-3\n"
+    "[train]\nbatch = 64\nepochs = 5\nthreads = 1\ncheckpoint_every = 1\n";
+
 /* metrics.jsonl without the "seconds" values (the only timing field). */
 static void strip_seconds(char *s)
 {
@@ -487,7 +498,7 @@ Test(cluster, sigusr1_checkpoints_mid_epoch_and_resumes_identically, .timeout = 
         sleep_ms(5);
     }
     cr_assert(seen, "no checkpoint after the first epoch");
-    sleep_ms(200);
+    sleep_ms(20); /* into the next epoch, which lasts ~0.2 s or more */
     kill(pid, SIGUSR1);
     int rc = wait_exit(pid);
     char *log = log_text("cut.log");
@@ -565,7 +576,7 @@ Test(cluster, jobs_forward_sigusr1_and_resume_identically, .timeout = 240)
 {
     skip_without_mnist_or_binary();
     if (bp_cpu_count() < 2) cr_skip_test("one CPU: --jobs 2 runs one job");
-    const char *cfg = strdup(write_file("long.ini", LONG_EPOCHS));
+    const char *cfg = strdup(write_file("longer.ini", LONGER_EPOCHS));
     reference(cfg, "rule=fa,dfa");
     const char *dir = strdup(tmp_path("cut"));
     pid_t pid = start("cut.log", "sweep", "--config", cfg, "--out", dir, "--set", "rule=fa,dfa",
@@ -579,7 +590,7 @@ Test(cluster, jobs_forward_sigusr1_and_resume_identically, .timeout = 240)
         sleep_ms(5);
     }
     cr_assert(seen, "no checkpoints after the first epochs");
-    sleep_ms(200);
+    sleep_ms(20); /* into the next epoch, which lasts ~0.2 s or more */
     kill(pid, SIGUSR1);
     int rc = wait_exit(pid);
     char *log = log_text("cut.log");
@@ -620,7 +631,7 @@ Test(cluster, train_sigusr1_then_resume_equals_uninterrupted, .timeout = 240)
         sleep_ms(5);
     }
     cr_assert(seen, "no checkpoint after the first epoch");
-    sleep_ms(200);
+    sleep_ms(20); /* into the next epoch, which lasts ~0.2 s or more */
     kill(pid, SIGUSR1);
     rc = wait_exit(pid);
     char *log = log_text("cut.log");
