@@ -221,7 +221,7 @@ bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t se
     cJSON_AddStringToObject(o, "rule", bp_rule_name(cfg->rule));
     cJSON_AddStringToObject(o, "hidden", hidden);
     cJSON_AddNumberToObject(o, "seed", (double)seed);
-    cJSON_AddNumberToObject(o, "epochs", log->n);
+    cJSON_AddNumberToObject(o, "epochs", last ? last->epoch : 0); /* 0: untrained baseline */
     add_number(o, "test_error", last ? last->test_error : NAN);
     if (last && last->valid_error >= 0) add_number(o, "valid_error", last->valid_error);
     else cJSON_AddNullToObject(o, "valid_error");

@@ -6,9 +6,11 @@
 #include "biopp/runner.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "biopp/fsutil.h"
 #include "biopp/memory.h"
@@ -17,6 +19,20 @@
 
 volatile sig_atomic_t bp_stop_requested = 0;
 volatile sig_atomic_t bp_stop_signal = 0;
+
+void bp_stop_acknowledge(int sig)
+{
+    /* write(2): the only output that is safe inside a signal handler. The
+     * leading newline leaves a progress bar drawn in place intact. */
+    static const char sigint[] =
+        "\nbiopp: stopping after this step (Ctrl-C again to stop now)\n";
+    static const char other[] =
+        "\nbiopp: signal received: stopping after this step (again to stop now)\n";
+    const char *msg = sig == SIGINT ? sigint : other;
+    size_t n = sig == SIGINT ? sizeof sigint - 1 : sizeof other - 1;
+    ssize_t ignored = write(STDERR_FILENO, msg, n);
+    (void)ignored;
+}
 
 static void on_stop_signal(int sig)
 {
@@ -27,6 +43,7 @@ static void on_stop_signal(int sig)
     }
     bp_stop_signal = sig;
     bp_stop_requested = 1;
+    bp_stop_acknowledge(sig);
 }
 
 void bp_install_stop_handlers(void)
@@ -156,6 +173,19 @@ static bp_status save_mid_epoch(runner *x, bp_error *err)
     return BP_OK;
 }
 
+/* A finished run trained further (--resume --set epochs=N) is no longer
+ * finished: its old final.json goes, so that no file contradicts config.ini
+ * while it trains; the new one is written at the end. */
+static bp_status remove_stale_final(runner *x, int r, bp_error *err)
+{
+    char path[4096];
+    path_in(path, sizeof path, x, r, "final.json");
+    if (unlink(path) != 0 && errno != ENOENT)
+        return bp_fail(err, BP_ERR_IO, "%s: cannot remove the old final.json: %s", path,
+                       strerror(errno));
+    return BP_OK;
+}
+
 static bp_status open_run_files(runner *x, int start, bp_error *err)
 {
     for (int r = 0; r < x->R; r++) {
@@ -167,6 +197,7 @@ static bp_status open_run_files(runner *x, int start, bp_error *err)
         path_in(path, sizeof path, x, r, "config.ini");
         if ((rc = bp_write_config_file(path, &one, err))) return rc;
         if (x->done[r]) continue;
+        if (start < x->cfg->epochs && (rc = remove_stale_final(x, r, err))) return rc;
         if ((rc = bp_run_log_open(&x->logs[r], x->o->dirs[r], start, err))) return rc;
         if (x->cfg->align_log && (rc = bp_align_log_truncate(x->o->dirs[r], start, err)))
             return rc;
@@ -239,6 +270,23 @@ static bp_status record_epoch(runner *x, bp_epoch_metrics *m, int checkpoint,
     return BP_OK;
 }
 
+/* epochs = 0: the untrained network's errors become the run's only record
+ * (metrics.jsonl line "epoch": 0, final.json, a checkpoint to eval/export),
+ * a baseline for the trained runs. */
+static bp_status record_untrained(runner *x, bp_epoch_metrics *m, bp_error *err)
+{
+    int live;
+    bp_status rc = bp_group_evaluate_untrained(x->g, m, err);
+    return rc ? rc : record_epoch(x, m, 1, &live, err);
+}
+
+/* How to continue depends on the command (train needs --resume, a sweep
+ * resumes by itself): the caller says it. */
+static const char *saved_or_not(const runner *x)
+{
+    return x->o->dirs ? "state saved" : "nothing was saved (no run directory)";
+}
+
 static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err)
 {
     const bp_config *cfg = x->cfg;
@@ -246,16 +294,15 @@ static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err
     if (!m) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
     bp_status rc = BP_OK;
     int live = 1;
+    if (cfg->epochs == 0 && start == 0) rc = record_untrained(x, m, err);
     for (int e = start; e < cfg->epochs && live && !rc; e++) {
         rc = bp_group_train_epoch(x->g, x->o->progress, x->o->user, m, err);
         if (rc == BP_ERR_INTERRUPTED) {
             int pos = bp_group_step_in_epoch(x->g), steps = bp_group_steps_per_epoch(x->g);
             rc = save_mid_epoch(x, err);
             if (!rc)
-                rc = bp_fail(err, BP_ERR_INTERRUPTED,
-                             "stopped at step %d of %d of epoch %d of %d; state saved, run the "
-                             "same command again to continue",
-                             pos, steps, e + 1, cfg->epochs);
+                rc = bp_fail(err, BP_ERR_INTERRUPTED, "stopped at step %d of %d of epoch %d of %d; %s",
+                             pos, steps, e + 1, cfg->epochs, saved_or_not(x));
             free(m);
             return rc;
         }
@@ -265,10 +312,8 @@ static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err
         int due = cfg->checkpoint_every > 0 && (e + 1) % cfg->checkpoint_every == 0;
         rc = record_epoch(x, m, due || last || stopping, &live, err);
         if (!rc && stopping && !last)
-            rc = bp_fail(err, BP_ERR_INTERRUPTED,
-                         "stopped after epoch %d of %d; state saved, run the same command "
-                         "again to continue",
-                         e + 1, cfg->epochs);
+            rc = bp_fail(err, BP_ERR_INTERRUPTED, "stopped after epoch %d of %d; %s", e + 1,
+                         cfg->epochs, saved_or_not(x));
     }
     for (int r = 0; r < x->R && !rc; r++) {
         if (x->o->dirs && !x->done[r]) rc = finish_run(x, r, 0, err);

@@ -304,6 +304,24 @@ static bp_status evaluate_into(bp_group *g, bp_epoch_metrics *out, bp_error *err
     return BP_OK;
 }
 
+bp_status bp_group_evaluate_untrained(bp_group *g, bp_epoch_metrics *out, bp_error *err)
+{
+    double t0 = now_seconds();
+    bp_status rc = evaluate_into(g, out, err);
+    if (rc) return rc;
+    for (int r = 0; r < g->net->R; r++) {
+        bp_epoch_metrics *m = &out[r];
+        m->epoch = g->epoch;
+        /* Training metrics are sums over an epoch's steps: there are none. */
+        m->train_loss = m->train_error = m->feedback_loss = NAN;
+        m->seconds = now_seconds() - t0;
+        m->diverged = 0;
+        m->has_align = 0;
+        m->nonfinite[0] = '\0';
+    }
+    return BP_OK;
+}
+
 bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
                                bp_epoch_metrics *out, bp_error *err)
 {

@@ -38,6 +38,10 @@ bp_status bp_checkpoint_peek(const char *path, int *epoch, int *pos, bp_error *e
 extern volatile sig_atomic_t bp_stop_requested;
 extern volatile sig_atomic_t bp_stop_signal;
 void bp_install_stop_handlers(void);
+/* Writes at once, from the handler, that the process will stop after the
+ * current step: the first Ctrl-C is acknowledged, so nobody presses again
+ * and loses the step. Async-signal-safe. */
+void bp_stop_acknowledge(int sig);
 
 /* Exit status of a command stopped by SIGUSR1 with its state saved:
  * "requeue me" (EX_TEMPFAIL); SIGINT/SIGTERM give 130. */

@@ -46,6 +46,11 @@ void bp_group_destroy(bp_group *g);
 bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
                                bp_epoch_metrics *out, bp_error *err);
 
+/* The network as it stands, evaluated without training (epochs = 0: the
+ * baseline of an untrained network): out[r] has the valid/test errors and
+ * losses, epoch = the group's epoch, and NaN for the training metrics. */
+bp_status bp_group_evaluate_untrained(bp_group *g, bp_epoch_metrics *out, bp_error *err);
+
 /* Error and mean loss of every run on the test set (or on the validation
  * split when valid != 0). */
 bp_status bp_group_evaluate(bp_group *g, int valid, double *error, double *loss, bp_error *err);

@@ -25,7 +25,7 @@ static volatile sig_atomic_t parent_signal = 0, parent_count = 0;
 static void on_parent_signal(int sig)
 {
     parent_signal = sig;
-    parent_count++;
+    if (parent_count++ == 0) bp_stop_acknowledge(sig); /* the children stay silent */
 }
 
 static void on_child_signal(int sig)

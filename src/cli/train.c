@@ -1,4 +1,5 @@
 /* biopp train: one run, optionally written to a run directory. */
+#include <errno.h> /* program_invocation_name */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +7,7 @@
 #include "biopp/data.h"
 #include "biopp/fsutil.h"
 #include "biopp/report.h"
+#include "biopp/run_state.h"
 #include "biopp/runner.h"
 #include "cli.h"
 
@@ -39,32 +41,76 @@ int cli_load_dataset(const bp_config *cfg, bp_dataset *ds)
     return 0;
 }
 
-/* Refuses to mix two different runs in one directory. */
-static int check_out_dir(const char *out, const bp_config *cfg, int resume)
+/* The command line as typed, shell-quoted, with --resume added: what to
+ * run to continue a stopped run. */
+static void continue_command(int argc, char **argv, char *buf, size_t size)
 {
-    char path[4096];
-    bp_run_path(path, sizeof path, out, "config.ini");
-    if (!bp_file_exists(path)) return 0;
+    size_t n = (size_t)snprintf(buf, size, "%s", program_invocation_name);
+    int has_resume = 0;
+    for (int i = 0; i < argc && n < size; i++) {
+        const char *a = argv[i];
+        has_resume |= !strcmp(a, "--resume");
+        int plain = *a != '\0' && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                             "0123456789_./=,:+-@%") == strlen(a);
+        if (plain || strchr(a, '\''))
+            n += (size_t)snprintf(buf + n, size - n, " %s", a);
+        else
+            n += (size_t)snprintf(buf + n, size - n, " '%s'", a);
+    }
+    if (!has_resume && n < size) snprintf(buf + n, size - n, " --resume");
+}
+
+/* Keeps one run per directory, and a resumed run's files consistent.
+ * Returns 0 to train, 1 on refusal (message printed), -1 when the run is
+ * already complete (nothing to do). */
+static int check_out_dir(const char *out, const bp_config *cfg, int resume, const char *again)
+{
+    bp_run_state st;
+    bp_error err = {0};
+    if (bp_run_state_read(out, &st, &err)) {
+        fprintf(stderr, "biopp train: %s\n", err.msg);
+        return 1;
+    }
+    char what[160];
+    bp_run_state_describe(&st, what, sizeof what);
+    if (st.kind == BP_RUN_NONE) {
+        if (bp_dir_has_entries(out)) {
+            fprintf(stderr,
+                    "biopp train: %s is not empty and holds no run (no config.ini); choose a "
+                    "new or empty --out, so that the run's files are not mixed with others\n",
+                    out);
+            return 1;
+        }
+        if (resume) fprintf(stderr, "biopp train: %s holds no run yet: starting it\n", out);
+        return 0;
+    }
+    if (!resume && st.kind == BP_RUN_COMPLETE) {
+        fprintf(stderr,
+                "biopp train: %s already holds %s. To train it further, run:\n  %s --set "
+                "epochs=N\nwith N > %d, or choose another --out\n",
+                out, what, again, st.epochs_done);
+        return 1;
+    }
     if (!resume) {
         fprintf(stderr,
-                "biopp: %s already holds a run (config.ini exists); use --resume to continue "
-                "it, or choose another --out\n",
-                out);
+                "biopp train: %s already holds %s. To continue it, run:\n  %s\nor choose "
+                "another --out\n",
+                out, what, again);
         return 1;
     }
-    bp_config old;
-    bp_error err = {0};
-    bp_config_defaults(&old);
-    if (bp_config_load(&old, path, &err)) {
-        fprintf(stderr, "biopp: cannot resume: %s\n", err.msg);
+    int complete;
+    if (bp_run_check_resume(out, &st, cfg, &complete, &err)) {
+        fprintf(stderr, "biopp train: %s\n", err.msg);
         return 1;
     }
-    old.epochs = cfg->epochs; /* extending a run is allowed */
-    old.checkpoint_every = cfg->checkpoint_every;
-    if (memcmp(&old, cfg, sizeof old) != 0) {
-        fprintf(stderr, "biopp: cannot resume: the config differs from %s\n", path);
-        return 1;
+    if (complete) {
+        fprintf(stderr,
+                "biopp train: %s is complete (%d of %d epochs); nothing to do. To train it "
+                "further: --resume --set epochs=N with N > %d\n",
+                out, st.epochs_done, cfg->epochs, st.epochs_done);
+        return -1;
     }
+    fprintf(stderr, "biopp train: continuing %s: %s\n", out, what);
     return 0;
 }
 
@@ -120,6 +166,12 @@ int cmd_train(int argc, char **argv)
             return 2;
         }
     }
+    if (resume && !out) {
+        fprintf(stderr, "biopp train: --resume needs --out DIR, the folder of the run to "
+                        "continue (without --out nothing is saved)\n\n");
+        train_usage(stderr);
+        return 2;
+    }
     if (!config) {
         fprintf(stderr, "biopp train: --config FILE is required\n\n");
         train_usage(stderr);
@@ -132,7 +184,10 @@ int cmd_train(int argc, char **argv)
     for (int i = 0; i < nsets; i++)
         if (bp_config_override(&cfg, sets[i], &err)) goto config_error;
     if (bp_config_validate(&cfg, &err)) goto config_error;
-    if (out && check_out_dir(out, &cfg, resume)) return 1;
+    char again[8192];
+    continue_command(argc, argv, again, sizeof again);
+    int dir_state = out ? check_out_dir(out, &cfg, resume, again) : 0;
+    if (dir_state) return dir_state < 0 ? 0 : 1;
     if (out && bp_check_writable_dir(out, &err)) goto config_error; /* before loading data */
 
     bp_dataset ds;
@@ -165,6 +220,8 @@ int cmd_train(int argc, char **argv)
     bp_dataset_free(&ds);
     if (rc == BP_ERR_INTERRUPTED) {
         fprintf(stderr, "biopp train: %s\n", err.msg);
+        if (out) fprintf(stderr, "biopp train: to continue, run:\n  %s\n", again);
+        else fprintf(stderr, "biopp train: (train with --out DIR to be able to continue)\n");
         return bp_stop_signal == SIGUSR1 ? BP_EXIT_REQUEUE : 130;
     }
     if (rc) {
