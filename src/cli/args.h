@@ -31,6 +31,9 @@ enum {
     CLI_USAGE = -4       /* a usage error, already reported on stderr: exit 2 */
 };
 
+/* The number of options of a static table. */
+#define CLI_N_OPTS(opts) ((int)(sizeof(opts) / sizeof((opts)[0])))
+
 void cli_parser_init(cli_parser *p, const char *cmd, int argc, char **argv,
                      const cli_option *opts, int n_opts);
 

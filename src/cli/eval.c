@@ -84,7 +84,7 @@ static const cli_option eval_opts[] = {
 static int parse_eval_args(int argc, char **argv, const char **dir, int *split, cli_list *sets)
 {
     cli_parser p;
-    cli_parser_init(&p, "eval", argc, argv, eval_opts, 3);
+    cli_parser_init(&p, "eval", argc, argv, eval_opts, CLI_N_OPTS(eval_opts));
     const char *v;
     for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
         switch (o) {

@@ -46,7 +46,7 @@ int cmd_export(int argc, char **argv)
     const char *dir = NULL, *out = NULL, *v;
     int state = 0;
     cli_parser p;
-    cli_parser_init(&p, "export", argc, argv, export_opts, 3);
+    cli_parser_init(&p, "export", argc, argv, export_opts, CLI_N_OPTS(export_opts));
     for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
         switch (o) {
         case CLI_HELP: export_usage(stdout); return 0;

@@ -89,7 +89,7 @@ static int parse_generate_args(int argc, char **argv, const char **dir, const ch
                                int *scale, cli_list *sets)
 {
     cli_parser p;
-    cli_parser_init(&p, "generate", argc, argv, generate_opts, 4);
+    cli_parser_init(&p, "generate", argc, argv, generate_opts, CLI_N_OPTS(generate_opts));
     const char *v;
     for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
         switch (o) {

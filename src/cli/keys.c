@@ -86,7 +86,8 @@ bp_status cli_load_config(const char *cmd, bp_config *cfg, const char *path, con
     bp_config_origin origin;
     memset(&origin, 0, sizeof origin);
     bp_status st = bp_config_load_traced(cfg, path, &origin, err);
-    for (int i = 0; !st && i < nsets; i++) st = bp_config_override_traced(cfg, sets[i], &origin, err);
+    for (int i = 0; !st && i < nsets; i++)
+        st = bp_config_override_traced(cfg, sets[i], &origin, err);
     if (!st) st = bp_config_validate(cfg, err);
     if (st) return st;
     bp_config_warnings *w = malloc(sizeof *w);

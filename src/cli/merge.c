@@ -66,7 +66,7 @@ int cmd_merge(int argc, char **argv)
     const char *dir = NULL, *v;
     int partial = 0;
     cli_parser p;
-    cli_parser_init(&p, "merge", argc, argv, merge_opts, 1);
+    cli_parser_init(&p, "merge", argc, argv, merge_opts, CLI_N_OPTS(merge_opts));
     for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
         if (o == CLI_HELP) {
             merge_usage(stdout);

@@ -45,7 +45,7 @@ int cmd_plot(int argc, char **argv)
 {
     const char *dir = NULL, *out = NULL, *v;
     cli_parser p;
-    cli_parser_init(&p, "plot", argc, argv, plot_opts, 1);
+    cli_parser_init(&p, "plot", argc, argv, plot_opts, CLI_N_OPTS(plot_opts));
     for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
         if (o == CLI_HELP) {
             plot_usage(stdout);

@@ -104,7 +104,7 @@ static int parse_args(int argc, char **argv, slurm_args *a)
         [O_MEM] = &a->mem,           [O_ACCOUNT] = &a->account, [O_MAX_RUNNING] = &a->max_running,
         [O_EXTRA] = &a->extra};
     cli_parser p;
-    cli_parser_init(&p, "slurm", argc, argv, slurm_opts, N_OPTS);
+    cli_parser_init(&p, "slurm", argc, argv, slurm_opts, CLI_N_OPTS(slurm_opts));
     const char *v;
     for (int o, rc = 0; (o = cli_next(&p, &v)) != CLI_END;) {
         if (o == CLI_HELP) {

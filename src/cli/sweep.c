@@ -100,7 +100,7 @@ static int parse_args(int argc, char **argv, sweep_args *a)
     a->jobs = 1;
     if (cli_list_init(&a->sets, argc)) return 1;
     cli_parser p;
-    cli_parser_init(&p, "sweep", argc, argv, sweep_opts, 8);
+    cli_parser_init(&p, "sweep", argc, argv, sweep_opts, CLI_N_OPTS(sweep_opts));
     const char *v;
     for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
         switch (o) {

@@ -120,7 +120,7 @@ static int parse_train_args(int argc, char **argv, const char **config, const ch
                             cli_list *sets, int *resume, int *print)
 {
     cli_parser p;
-    cli_parser_init(&p, "train", argc, argv, train_opts, 5);
+    cli_parser_init(&p, "train", argc, argv, train_opts, CLI_N_OPTS(train_opts));
     const char *v;
     for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
         switch (o) {
