@@ -60,7 +60,7 @@ static int unknown_command(const char *name)
 /* `biopp help CMD` is `biopp CMD --help`. */
 static int help(int argc, char **argv)
 {
-    if (argc < 3) {
+    if (argc < 3 || !strcmp(argv[2], "help")) {
         usage(stdout);
         return 0;
     }
