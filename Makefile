@@ -192,8 +192,25 @@ test-slurm: $(BUILD)/biopp
 clean:
 	rm -rf $(BUILD)
 
+# One line per user-facing target (keep in step with the targets below).
 help:
-	@sed -n '/^$$/q;p' Makefile
+	@printf '%s\n' \
+	  'make targets:' \
+	  '  all (default)     build build/biopp (CUDA backend when nvcc is found; CUDA=0 / CUDA=1)' \
+	  '  train             deps, data, build, then one quick run (CONFIG=..., OUT=...)' \
+	  '  check             every check: GPU, emulated GPU, Slurm, CPU tests, SAN=1, fuzz, valgrind' \
+	  '  test              build and run the CPU test suite (Criterion); SAN=1 for ASan+UBSan' \
+	  '  test-gpu          GPU tests (skip cleanly without a GPU)' \
+	  '  test-gpu-emu      GPU tests on the emulated device (no GPU needed; docs/CUDA.md)' \
+	  '  test-slurm        biopp slurm against a real one-node Slurm (docs/CLUSTER.md)' \
+	  '  check-valgrind    a short train and sweep under valgrind memcheck' \
+	  '  fuzz              libFuzzer targets, FUZZ_SECONDS each (tests/fuzz/README.md)' \
+	  '  fuzz-regress      replay the fuzz seeds and regressions only' \
+	  '  deps              install the Debian packages the build needs (as root)' \
+	  '  data              fetch the datasets into DATA_DIR with SHA-256 checks (DATASETS=...)' \
+	  '  bench             benchmarks (bench/README.md)' \
+	  '  clean             remove the build folder' \
+	  '  help              this list'
 
 # ---- make check-valgrind: short train and sweep under memcheck ------------
 .PHONY: check-valgrind

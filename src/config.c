@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "biopp/ini_reader.h"
 
@@ -127,66 +128,106 @@ typedef struct {
     bool min_open, max_open; /* K_DOUBLE: exclusive ends */
     const enum_val *vals;    /* K_ENUM, K_CHOICE */
     const char *expect;      /* hint for error messages (numbers) */
+    const char *help;        /* one line for `biopp keys` */
+    /* Which rules / optimizers read the key (bit per bp_rule_id, per
+     * bp_optimizer); 0 = all. Anything else set away from its default gets
+     * a warning (bp_config_unused_keys). */
+    unsigned rules, optimizers;
 } key_def;
+
+#define RULE_BIT(r) (1u << (r))
+#define OPT_BIT(o) (1u << (o))
 
 /* The _Generic in each macro makes a field of the wrong C type a compile
  * error rather than a silent misread. Enums are compatible with unsigned int
- * (GCC, Clang: no negative enumerators). */
+ * (GCC, Clang: no negative enumerators). The optional last arguments are
+ * more designated initializers (.rules = ..., .optimizers = ...). */
 #define OFF(type, f) _Generic(((bp_config *)0)->f, type: offsetof(bp_config, f))
-#define K_INT_(sec, f, lo, hi, hint) \
+#define K_INT_(sec, f, lo, hi, hint, text) \
     {.section = sec, .name = #f, .kind = K_INT, .off = OFF(int, f), .imin = lo, .imax = hi, \
-     .expect = hint}
-#define K_DBL_(sec, f, lo, lo_open, hi, hi_open, hint)                                     \
+     .expect = hint, .help = text}
+#define K_DBL_(sec, f, lo, lo_open, hi, hi_open, hint, text, ...)                          \
     {.section = sec, .name = #f, .kind = K_DOUBLE, .off = OFF(double, f), .dmin = lo,      \
-     .dmax = hi, .min_open = lo_open, .max_open = hi_open, .expect = hint}
-#define K_ENUM_(sec, f, values) \
-    {.section = sec, .name = #f, .kind = K_ENUM, .off = OFF(unsigned int, f), .vals = values}
+     .dmax = hi, .min_open = lo_open, .max_open = hi_open, .expect = hint, .help = text,   \
+     __VA_ARGS__}
+#define K_ENUM_(sec, f, values, text, ...)                                                 \
+    {.section = sec, .name = #f, .kind = K_ENUM, .off = OFF(unsigned int, f), .vals = values, \
+     .help = text, __VA_ARGS__}
+
+#define TRAINED_FEEDBACK (RULE_BIT(BP_RULE_BFA) | RULE_BIT(BP_RULE_BDFA) | RULE_BIT(BP_RULE_KP))
 
 static const key_def keys[] = {
     /* [data] */
     {.section = "data", .name = "dataset", .kind = K_CHOICE, .off = OFF(char *, dataset),
-     .size = sizeof(((bp_config *)0)->dataset), .vals = dataset_vals},
+     .size = sizeof(((bp_config *)0)->dataset), .vals = dataset_vals,
+     .help = "dataset to train and test on"},
     {.section = "data", .name = "data_dir", .kind = K_STRING, .off = OFF(char *, data_dir),
-     .size = sizeof(((bp_config *)0)->data_dir), .expect = "a directory path, or empty"},
-    K_INT_("data", train_size, 1, INT_MAX, "a positive integer such as 50000"),
+     .size = sizeof(((bp_config *)0)->data_dir), .expect = "a directory path, or empty",
+     .help = "where the dataset files are; empty: $BIOPP_DATA_DIR, else ./data"},
+    K_INT_("data", train_size, 1, INT_MAX, "a positive integer such as 50000",
+           "the first N training images train, the rest validate"),
     /* [model] */
-    {.section = "model", .name = "hidden", .kind = K_HIDDEN, .off = OFF(int, n_hidden)},
-    K_ENUM_("model", activation, act_vals),
-    K_ENUM_("model", output, output_vals),
-    K_ENUM_("model", init, init_vals),
+    {.section = "model", .name = "hidden", .kind = K_HIDDEN, .off = OFF(int, n_hidden),
+     .help = "hidden layer widths: 800, 2x800 (2 layers), 800-400 (per layer)"},
+    K_ENUM_("model", activation, act_vals, "hidden nonlinearity"),
+    K_ENUM_("model", output, output_vals, "output nonlinearity and loss"),
+    K_ENUM_("model", init, init_vals,
+            "forward-weight initialisation (paper_code: as the paper's code)",
+            .rules = RULE_BIT(BP_RULE_FA) | RULE_BIT(BP_RULE_DFA) | RULE_BIT(BP_RULE_BDFA)),
     /* [rule] */
-    K_ENUM_("rule", rule, rule_vals),
-    K_DBL_("rule", alpha, 0.0, false, HUGE_VAL, false, "a number >= 0 such as 0.25"),
-    K_ENUM_("rule", bdfa_loss, bdfa_loss_vals),
-    K_ENUM_("rule", bdfa_target, bdfa_target_vals),
-    K_ENUM_("rule", recon, recon_vals),
-    K_DBL_("rule", kp_decay, 0.0, false, 1.0, true, "a number in [0, 1) such as 1e-3"),
-    K_DBL_("rule", wm_lr, 0.0, false, HUGE_VAL, false, "a number >= 0 such as 1"),
-    K_DBL_("rule", wm_decay, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.01"),
-    K_DBL_("rule", wm_noise, 0.0, true, HUGE_VAL, false, "a positive number such as 0.1"),
+    K_ENUM_("rule", rule, rule_vals, "learning rule (docs/RULES.md for the last five)"),
+    K_DBL_("rule", alpha, 0.0, false, HUGE_VAL, false, "a number >= 0 such as 0.25",
+           "BDFA backward target t = y + alpha * yhat", .rules = RULE_BIT(BP_RULE_BDFA)),
+    K_ENUM_("rule", bdfa_loss, bdfa_loss_vals, "BDFA feedback loss",
+            .rules = RULE_BIT(BP_RULE_BDFA)),
+    K_ENUM_("rule", bdfa_target, bdfa_target_vals,
+            "BDFA target: mix (y + alpha * yhat) or paper_code", .rules = RULE_BIT(BP_RULE_BDFA)),
+    K_ENUM_("rule", recon, recon_vals, "BFA reconstruction output and loss",
+            .rules = RULE_BIT(BP_RULE_BFA)),
+    K_DBL_("rule", kp_decay, 0.0, false, 1.0, true, "a number in [0, 1) such as 1e-3",
+           "KP weight decay per step on W_l and B_l", .rules = RULE_BIT(BP_RULE_KP)),
+    K_DBL_("rule", wm_lr, 0.0, false, HUGE_VAL, false, "a number >= 0 such as 1",
+           "WM mirror learning rate", .rules = RULE_BIT(BP_RULE_WM)),
+    K_DBL_("rule", wm_decay, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.01",
+           "WM mirror weight decay per step", .rules = RULE_BIT(BP_RULE_WM)),
+    K_DBL_("rule", wm_noise, 0.0, true, HUGE_VAL, false, "a positive number such as 0.1",
+           "WM mirror noise standard deviation", .rules = RULE_BIT(BP_RULE_WM)),
     /* [optimizer] */
-    K_ENUM_("optimizer", optimizer, optimizer_vals),
-    K_DBL_("optimizer", lr, 0.0, true, HUGE_VAL, false, "a positive number such as 1e-4"),
+    K_ENUM_("optimizer", optimizer, optimizer_vals, "update rule of all trained weights"),
+    K_DBL_("optimizer", lr, 0.0, true, HUGE_VAL, false, "a positive number such as 1e-4",
+           "learning rate of the forward weights"),
     {.section = "optimizer", .name = "feedback_lr", .kind = K_FEEDBACK_LR,
      .off = OFF(double, feedback_lr), .dmin = 0.0, .dmax = HUGE_VAL, .min_open = true,
-     .expect = "a positive number such as 5e-5, or 'same' to use lr"},
-    K_DBL_("optimizer", momentum, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.9"),
-    K_DBL_("optimizer", beta1, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.9"),
-    K_DBL_("optimizer", beta2, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.999"),
-    K_DBL_("optimizer", adam_eps, 0.0, true, HUGE_VAL, false, "a positive number such as 1e-8"),
-    K_ENUM_("optimizer", grad_reduce, reduce_vals),
+     .expect = "a positive number such as 5e-5, or 'same' to use lr",
+     .help = "learning rate of the trained feedback weights; same: lr",
+     .rules = TRAINED_FEEDBACK},
+    K_DBL_("optimizer", momentum, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.9",
+           "SGD momentum", .optimizers = OPT_BIT(BP_OPT_SGD)),
+    K_DBL_("optimizer", beta1, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.9",
+           "Adam beta1", .optimizers = OPT_BIT(BP_OPT_ADAM)),
+    K_DBL_("optimizer", beta2, 0.0, false, 1.0, true, "a number in [0, 1) such as 0.999",
+           "Adam beta2", .optimizers = OPT_BIT(BP_OPT_ADAM)),
+    K_DBL_("optimizer", adam_eps, 0.0, true, HUGE_VAL, false, "a positive number such as 1e-8",
+           "Adam epsilon", .optimizers = OPT_BIT(BP_OPT_ADAM)),
+    K_ENUM_("optimizer", grad_reduce, reduce_vals, "weight gradients: batch mean or sum"),
     /* [train] */
-    K_INT_("train", batch, 1, INT_MAX, "a positive integer such as 128"),
-    K_INT_("train", epochs, 0, INT_MAX, "an integer >= 0 such as 300"),
+    K_INT_("train", batch, 1, INT_MAX, "a positive integer such as 128", "mini-batch size"),
+    K_INT_("train", epochs, 0, INT_MAX, "an integer >= 0 such as 300",
+           "passes over the training split (0: none)"),
     {.section = "train", .name = "seed", .kind = K_U64, .off = OFF(uint64_t, seed),
-     .expect = "an integer in 0..18446744073709551615"},
-    K_INT_("train", threads, 0, INT_MAX, "an integer >= 0; 0 = the CPUs this process may use"),
-    K_ENUM_("train", device, device_vals),
-    K_ENUM_("train", precision, precision_vals),
-    K_INT_("train", eval_batch, 1, INT_MAX, "a positive integer such as 1000"),
-    K_INT_("train", checkpoint_every, 0, INT_MAX, "an integer >= 0; 0 = only at the end"),
-    K_INT_("train", align_every, 0, INT_MAX, "an integer >= 0 such as 100; 0 = off"),
-    K_INT_("train", align_log, 0, 1, "0 or 1"),
+     .expect = "an integer in 0..18446744073709551615",
+     .help = "seed of all random draws (weights, feedback, batch order)"},
+    K_INT_("train", threads, 0, INT_MAX, "an integer >= 0; 0 = the CPUs this process may use",
+           "CPU threads; 0: the CPUs this process may use"),
+    K_ENUM_("train", device, device_vals, "where to compute"),
+    K_ENUM_("train", precision, precision_vals, "matrix-multiply precision (tf32: cuda only)"),
+    K_INT_("train", eval_batch, 1, INT_MAX, "a positive integer such as 1000",
+           "samples per evaluation chunk (memory and speed only)"),
+    K_INT_("train", checkpoint_every, 0, INT_MAX, "an integer >= 0; 0 = only at the end",
+           "epochs between checkpoints; 0: only at the end"),
+    K_INT_("train", align_every, 0, INT_MAX, "an integer >= 0 such as 100; 0 = off",
+           "alignment diagnostics every N steps; 0: off"),
+    K_INT_("train", align_log, 0, 1, "0 or 1", "1: every alignment measurement to align.jsonl"),
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 
@@ -210,6 +251,8 @@ const char *bp_config_key_section(const char *key)
     const key_def *k = key ? find_key(key) : NULL;
     return k ? k->section : NULL;
 }
+
+_Static_assert(N_KEYS <= BP_CONFIG_MAX_KEYS, "raise BP_CONFIG_MAX_KEYS");
 
 static bool is_section(const char *s)
 {
@@ -296,17 +339,55 @@ static bool trim_copy(const char *s, size_t n, char *out, size_t size)
 /* ------------------------------------------------------------------------ */
 /* Number parsing: the whole string must be consumed                         */
 
-typedef enum { NUM_OK, NUM_BAD, NUM_NONFINITE, NUM_RANGE } num_result;
+typedef enum { NUM_OK, NUM_BAD, NUM_NONFINITE, NUM_RANGE, NUM_PLUS, NUM_HEX } num_result;
+
+/* Skips decimal digits; returns how many. */
+static int skip_digits(const char **p)
+{
+    int n = 0;
+    for (; isdigit((unsigned char)**p); (*p)++) n++;
+    return n;
+}
+
+/* The only number forms a config accepts, checked before strtod/strtoll
+ * (which would also take '+5', '0x10', ' 5', 'inf', 'nan' and hex floats):
+ * integers [-]digits; reals [-]digits[.digits] or [-].digits, each with an
+ * optional exponent e[+-]digits. */
+static num_result check_form(const char *s, bool integer)
+{
+    const char *p = s;
+    if (*p == '+')
+        return NUM_PLUS;
+    if (*p == '-')
+        p++;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        return NUM_HEX;
+    if (!strncasecmp(p, "inf", 3) || !strncasecmp(p, "nan", 3))
+        return integer ? NUM_BAD : NUM_NONFINITE;
+    int digits = skip_digits(&p);
+    if (!integer && *p == '.') {
+        p++;
+        digits += skip_digits(&p);
+    }
+    if (!digits)
+        return NUM_BAD;
+    if (!integer && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!skip_digits(&p))
+            return NUM_BAD;
+    }
+    return *p ? NUM_BAD : NUM_OK;
+}
 
 static num_result parse_ll(const char *s, long long *out)
 {
-    if (!*s || isspace((unsigned char)*s))
-        return NUM_BAD;
-    char *end;
+    num_result r = check_form(s, true);
+    if (r != NUM_OK)
+        return r;
     errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end)
-        return NUM_BAD;
+    long long v = strtoll(s, NULL, 10);
     if (errno == ERANGE)
         return NUM_RANGE;
     *out = v;
@@ -315,15 +396,11 @@ static num_result parse_ll(const char *s, long long *out)
 
 static num_result parse_u64(const char *s, uint64_t *out)
 {
-    if (*s == '+')
-        s++;
-    if (!isdigit((unsigned char)*s)) /* also rejects '-', which strtoull would wrap */
-        return NUM_BAD;
-    char *end;
+    num_result r = *s == '-' ? NUM_BAD : check_form(s, true); /* strtoull would wrap '-' */
+    if (r != NUM_OK)
+        return r;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
-        return NUM_BAD;
+    unsigned long long v = strtoull(s, NULL, 10);
     if (errno == ERANGE || v > UINT64_MAX)
         return NUM_RANGE;
     *out = (uint64_t)v;
@@ -332,13 +409,11 @@ static num_result parse_u64(const char *s, uint64_t *out)
 
 static num_result parse_double(const char *s, double *out)
 {
-    if (!*s || isspace((unsigned char)*s))
-        return NUM_BAD;
-    char *end;
+    num_result r = check_form(s, false);
+    if (r != NUM_OK)
+        return r;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end)
-        return NUM_BAD;
+    double v = strtod(s, NULL);
     if (!isfinite(v))
         return NUM_NONFINITE;
     if (errno == ERANGE) /* underflow to (near) zero: refuse rather than round */
@@ -526,6 +601,8 @@ static const char *num_problem(num_result r, bool integer)
     case NUM_BAD: return integer ? "not an integer" : "not a number";
     case NUM_NONFINITE: return "not a finite number";
     case NUM_RANGE: return "out of range";
+    case NUM_PLUS: return "a leading '+' is not accepted";
+    case NUM_HEX: return "hexadecimal is not accepted";
     }
     return "out of range";
 }
@@ -681,7 +758,8 @@ bp_status bp_config_set(bp_config *cfg, const char *key, const char *value, cons
     return bp_config_set_at(cfg, "", key, value, where, err);
 }
 
-bp_status bp_config_override(bp_config *cfg, const char *assignment, bp_error *err)
+bp_status bp_config_override_traced(bp_config *cfg, const char *assignment,
+                                    bp_config_origin *origin, bp_error *err)
 {
     if (!cfg || !assignment)
         return bp_fail(err, BP_ERR_ARG, "--set: NULL argument");
@@ -695,7 +773,15 @@ bp_status bp_config_override(bp_config *cfg, const char *assignment, bp_error *e
     if (!*key)
         return bp_fail(err, BP_ERR_CONFIG,
                        "--set '%s': missing key before '=' (for example --set lr=1e-3)", assignment);
-    return bp_config_set_at(cfg, "", key, eq + 1, "--set", err);
+    bp_status st = bp_config_set_at(cfg, "", key, eq + 1, "--set", err);
+    if (st == BP_OK && origin)
+        origin->line[find_key(key) - keys] = BP_ORIGIN_SET;
+    return st;
+}
+
+bp_status bp_config_override(bp_config *cfg, const char *assignment, bp_error *err)
+{
+    return bp_config_override_traced(cfg, assignment, NULL, err);
 }
 
 static bp_status format_value(const bp_config *cfg, const key_def *k, char *buf, size_t size,
@@ -789,6 +875,12 @@ static bp_status load_pair(void *user, const char *section, const char *key, con
 
 bp_status bp_config_load(bp_config *cfg, const char *path, bp_error *err)
 {
+    return bp_config_load_traced(cfg, path, NULL, err);
+}
+
+bp_status bp_config_load_traced(bp_config *cfg, const char *path, bp_config_origin *origin,
+                                bp_error *err)
+{
     if (!cfg || !path || !*path)
         return bp_fail(err, BP_ERR_ARG, "bp_config_load: no config file path given");
     FILE *f = fopen(path, "r");
@@ -807,6 +899,11 @@ bp_status bp_config_load(bp_config *cfg, const char *path, bp_error *err)
     bp_status st = bp_ini_read(f, path, &h, err);
     if (st == BP_OK)
         *cfg = c->cfg;
+    for (int i = 0; st == BP_OK && origin && i < N_KEYS; i++) {
+        if (c->key_line[i])
+            origin->line[i] = c->key_line[i];
+        origin->file = path;
+    }
     free(c);
     fclose(f);
     return st;
@@ -832,35 +929,118 @@ static const char *unwritable(const char *v)
     return NULL;
 }
 
-/* Keys that only one rule reads: set to anything but their default under
- * another rule, they would be silently ignored, so they are refused. */
-static bp_status rule_keys_check(const bp_config *cfg, bp_error *err)
+/* "bfa, bdfa or kp": the names of the set bits of mask. */
+static void list_bits(unsigned mask, const char *(*name)(int), char *buf, size_t size)
 {
-    static const struct {
-        const char *name;
-        size_t off;
-        double dflt;
-        bp_rule_id rule;
-    } scoped[] = {
-        {"alpha", offsetof(bp_config, alpha), 0.0, BP_RULE_BDFA},
-        {"kp_decay", offsetof(bp_config, kp_decay), BP_KP_DECAY_DEFAULT, BP_RULE_KP},
-        {"wm_lr", offsetof(bp_config, wm_lr), BP_WM_LR_DEFAULT, BP_RULE_WM},
-        {"wm_decay", offsetof(bp_config, wm_decay), BP_WM_DECAY_DEFAULT, BP_RULE_WM},
-        {"wm_noise", offsetof(bp_config, wm_noise), BP_WM_NOISE_DEFAULT, BP_RULE_WM},
-    };
-    for (size_t i = 0; i < sizeof scoped / sizeof scoped[0]; i++) {
-        double v = *(const double *)((const char *)cfg + scoped[i].off);
-        if (v == scoped[i].dflt || cfg->rule == scoped[i].rule)
+    int total = 0, done = 0;
+    for (unsigned m = mask; m; m &= m - 1)
+        total++;
+    buf[0] = '\0';
+    for (int i = 0; i < 32; i++) {
+        if (!(mask & (1u << i)))
             continue;
-        const char *r = bp_rule_name(scoped[i].rule);
-        char dflt[32];
-        snprintf(dflt, sizeof dflt, "%.17g", scoped[i].dflt);
-        return bp_fail(err, BP_ERR_CONFIG,
-                       "config: %s = %g is only used by rule = %s (rule is %s); set %s = %s "
-                       "or rule = %s",
-                       scoped[i].name, v, r, bp_rule_name(cfg->rule), scoped[i].name, dflt, r);
+        done++;
+        append(buf, size, "%s%s", done == 1 ? "" : done == total ? " or " : ", ", name(i));
     }
+}
+
+static const char *rule_name_of(int i) { return bp_rule_name((bp_rule_id)i); }
+static const char *optimizer_name_of(int i) { return bp_optimizer_name((bp_optimizer)i); }
+
+/* NULL when k is read under cfg's rule and optimizer, else "rule = bdfa". */
+static void used_by(const key_def *k, char *buf, size_t size);
+
+static const char *unused_why(const bp_config *cfg, const key_def *k, char *buf, size_t size)
+{
+    bool read = (!k->rules || (k->rules & RULE_BIT(cfg->rule))) &&
+                (!k->optimizers || (k->optimizers & OPT_BIT(cfg->optimizer)));
+    if (read)
+        return NULL;
+    used_by(k, buf, size);
+    return buf;
+}
+
+const char *bp_config_key_unused(const bp_config *cfg, const char *key, char *buf, size_t size)
+{
+    const key_def *k = cfg && key ? find_key(key) : NULL;
+    return k && buf && size ? unused_why(cfg, k, buf, size) : NULL;
+}
+
+/* "rule = bfa, bdfa or kp" / "optimizer = sgd" / "" from k's masks. */
+static void used_by(const key_def *k, char *buf, size_t size)
+{
+    char names[160];
+    buf[0] = '\0';
+    if (k->rules) {
+        list_bits(k->rules, rule_name_of, names, sizeof names);
+        snprintf(buf, size, "rule = %s", names);
+    } else if (k->optimizers) {
+        list_bits(k->optimizers, optimizer_name_of, names, sizeof names);
+        snprintf(buf, size, "optimizer = %s", names);
+    }
+}
+
+bp_status bp_config_key_describe(int i, bp_config_key_info *info, bp_error *err)
+{
+    if (i < 0 || i >= N_KEYS || !info)
+        return bp_fail(err, BP_ERR_ARG, "bp_config_key_describe: no key %d (%d keys)", i, N_KEYS);
+    const key_def *k = &keys[i];
+    info->name = k->name;
+    info->section = k->section;
+    info->help = k->help;
+    info->allowed[0] = '\0';
+    for (const enum_val *v = k->vals; v && v->name; v++)
+        append(info->allowed, sizeof info->allowed, "%s%s", v == k->vals ? "" : ", ", v->name);
+    used_by(k, info->used_by, sizeof info->used_by);
     return BP_OK;
+}
+
+/* Whether cfg's value of k is its default (as bp_config_write writes them). */
+static bool is_default(const bp_config *cfg, const key_def *k)
+{
+    bp_config d;
+    char a[VALUE_MAX], b[VALUE_MAX];
+    bp_config_defaults(&d);
+    if (format_value(cfg, k, a, sizeof a, NULL) || format_value(&d, k, b, sizeof b, NULL))
+        return false;
+    return strcmp(a, b) == 0;
+}
+
+static void origin_text(const bp_config_origin *o, int i, char *buf, size_t size)
+{
+    int line = o ? o->line[i] : 0;
+    if (line == BP_ORIGIN_SET)
+        snprintf(buf, size, "--set");
+    else if (line > 0 && o->file)
+        snprintf(buf, size, "%s:%d", o->file, line);
+    else
+        snprintf(buf, size, "config");
+}
+
+int bp_config_unused_keys(const bp_config *cfg, const bp_config_origin *origin,
+                          bp_config_warnings *w)
+{
+    if (!w)
+        return 0;
+    w->n = 0;
+    for (int i = 0; cfg && i < N_KEYS; i++) {
+        const key_def *k = &keys[i];
+        char why[200], where[1100], value[64], now[64];
+        if (!unused_why(cfg, k, why, sizeof why) || is_default(cfg, k))
+            continue;
+        if (format_value(cfg, k, value, sizeof value, NULL))
+            snprintf(value, sizeof value, "...");
+        bool by_rule = k->rules && !(k->rules & RULE_BIT(cfg->rule));
+        snprintf(now, sizeof now, "%s is %s", by_rule ? "rule" : "optimizer",
+                 by_rule ? bp_rule_name(cfg->rule) : bp_optimizer_name(cfg->optimizer));
+        origin_text(origin, i, where, sizeof where);
+        w->w[w->n].key = k->name;
+        snprintf(w->w[w->n].msg, sizeof w->w[w->n].msg,
+                 "%.500s: %s = %s has no effect: only %s uses it (%s); remove it or change %s",
+                 where, k->name, value, why, now, by_rule ? "rule" : "optimizer");
+        w->n++;
+    }
+    return w->n;
 }
 
 bp_status bp_config_validate(const bp_config *cfg, bp_error *err)
@@ -895,9 +1075,6 @@ bp_status bp_config_validate(const bp_config *cfg, bp_error *err)
                        "config: batch = %d is larger than train_size = %d; lower batch or raise "
                        "train_size",
                        cfg->batch, cfg->train_size);
-    bp_status scoped_st = rule_keys_check(cfg, err);
-    if (scoped_st != BP_OK)
-        return scoped_st;
     if (cfg->align_log && !cfg->align_every)
         return bp_fail(err, BP_ERR_CONFIG,
                        "config: align_log = 1 logs the alignment measurements, but align_every "

@@ -289,14 +289,9 @@ Test(config, every_key_round_trips)
         cr_assert_eq(bp_config_get(&def, key, b, sizeof b, &err), BP_OK, "%s", err.msg);
         cr_assert_str_neq(a, b, "%s: test value equals the default", key);
     }
-    /* rule = bdfa refuses the keys only kp and wm read; with them back at
-     * their defaults the rest validates. The file round trip keeps them all. */
-    bp_config valid = in;
-    valid.kp_decay = def.kp_decay;
-    valid.wm_lr = def.wm_lr;
-    valid.wm_decay = def.wm_decay;
-    valid.wm_noise = def.wm_noise;
-    cr_assert_eq(bp_config_validate(&valid, &err), BP_OK, "%s", err.msg);
+    /* Valid, though rule = bdfa does not read the keys of kp and wm (they
+     * only get warnings). The file round trip keeps them all. */
+    cr_assert_eq(bp_config_validate(&in, &err), BP_OK, "%s", err.msg);
     round_trip(&in, &out);
     assert_cfg_eq(&in, &out);
     cr_assert_eq(memcmp(&in, &out, sizeof in), 0);
@@ -554,6 +549,10 @@ Test(config, strict_numbers)
         {"threads", "-2"}, {"eval_batch", "0"}, {"train_size", "0"},
         {"checkpoint_every", "-1"}, {"rule", "BP"}, {"dataset", "mnist2"},
         {"device", "gpu"}, {"activation", "identity"},
+        /* strict forms (issue 11): no '+', hex, hex floats or words */
+        {"batch", "+5"},   {"seed", "+5"},   {"lr", "+1e-3"},  {"lr", "0x10"},
+        {"lr", "0x1p-4"},  {"seed", "0x10"}, {"lr", "infinity"}, {"lr", "NaN"},
+        {"lr", "1e"},      {"lr", "."},      {"lr", "1e-3 "  "x"}, {"epochs", "3 4"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bp_config c, before;
@@ -569,7 +568,7 @@ Test(config, strict_numbers)
     }
     static const char *const good[][2] = {
         {"lr", "1e-4"}, {"lr", " 0.5 "}, {"lr", ".5"}, {"lr", "5."}, {"alpha", "0"},
-        {"momentum", "0.999"}, {"batch", "+5"}, {"epochs", "0"}, {"seed", "0"},
+        {"momentum", "0.999"}, {"batch", "5"}, {"epochs", "0"}, {"seed", "0"},
         {"threads", "0"}, {"checkpoint_every", "0"}, {"feedback_lr", "same"},
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -676,44 +675,80 @@ Test(config, missing_file)
 
 /* ---- validation ---- */
 
+/* The warning of one unused key, or NULL. */
+static const char *unused_warning(const bp_config *c, const bp_config_origin *o,
+                                  bp_config_warnings *w, const char *key)
+{
+    bp_config_unused_keys(c, o, w);
+    for (int i = 0; i < w->n; i++)
+        if (!strcmp(w->w[i].key, key)) return w->w[i].msg;
+    return NULL;
+}
+
+/* A key that the rule or optimizer does not read is valid but warned about
+ * (issue 11; alpha, kp_decay and wm_* under another rule used to be errors):
+ * the warning names the key, its value, what reads it and where it was set. */
 Test(config, validate_cross_key)
 {
     bp_config c;
     bp_error err = {0};
+    bp_config_warnings w;
     bp_config_defaults(&c);
+    cr_assert_eq(bp_config_unused_keys(&c, NULL, &w), 0, "defaults: %s", w.w[0].msg);
     c.alpha = 0.25;
-    cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG);
-    th_assert_has(err.msg, "alpha");
-    th_assert_has(err.msg, "bdfa");
+    cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
+    const char *msg = unused_warning(&c, NULL, &w, "alpha");
+    cr_assert(msg, "no warning for alpha with rule = bp");
+    th_assert_has(msg, "alpha = 0.25 has no effect: only rule = bdfa uses it (rule is bp)");
     c.rule = BP_RULE_BDFA;
     cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
+    cr_assert_null(unused_warning(&c, NULL, &w, "alpha"));
 
-    /* The keys of kp and wm: refused under any other rule, away from the
-     * default; the message names the key, its rule and the default. */
+    /* The keys of kp and wm: warned about under any other rule, away from
+     * the default; at the default they are silent. */
     static const struct {
         size_t off;
         const char *name;
         bp_rule_id rule;
-        const char *dflt;
     } scoped[] = {
-        {offsetof(bp_config, kp_decay), "kp_decay", BP_RULE_KP, "0.001"},
-        {offsetof(bp_config, wm_lr), "wm_lr", BP_RULE_WM, "1 "},
-        {offsetof(bp_config, wm_decay), "wm_decay", BP_RULE_WM, "0.01"},
-        {offsetof(bp_config, wm_noise), "wm_noise", BP_RULE_WM, "0.1"},
+        {offsetof(bp_config, kp_decay), "kp_decay", BP_RULE_KP},
+        {offsetof(bp_config, wm_lr), "wm_lr", BP_RULE_WM},
+        {offsetof(bp_config, wm_decay), "wm_decay", BP_RULE_WM},
+        {offsetof(bp_config, wm_noise), "wm_noise", BP_RULE_WM},
     };
     for (size_t i = 0; i < sizeof scoped / sizeof scoped[0]; i++) {
         bp_config_defaults(&c);
-        cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
-        *(double *)((char *)&c + scoped[i].off) = 0.0625;
         c.rule = BP_RULE_FA;
-        cr_assert_eq(bp_config_validate(&c, &err), BP_ERR_CONFIG, "%s", scoped[i].name);
-        th_assert_has(err.msg, scoped[i].name);
-        th_assert_has(err.msg, "= 0.0625 is only used by rule");
-        th_assert_has(err.msg, bp_rule_name(scoped[i].rule));
-        th_assert_has(err.msg, scoped[i].dflt);
-        c.rule = scoped[i].rule;
+        cr_assert_null(unused_warning(&c, NULL, &w, scoped[i].name));
+        *(double *)((char *)&c + scoped[i].off) = 0.0625;
         cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
+        msg = unused_warning(&c, NULL, &w, scoped[i].name);
+        cr_assert(msg, "no warning for %s", scoped[i].name);
+        th_assert_has(msg, "= 0.0625 has no effect: only rule = ");
+        th_assert_has(msg, bp_rule_name(scoped[i].rule));
+        c.rule = scoped[i].rule;
+        cr_assert_null(unused_warning(&c, NULL, &w, scoped[i].name));
     }
+
+    /* Optimizer keys, and where the key was set. */
+    bp_config_origin o;
+    memset(&o, 0, sizeof o);
+    bp_config_defaults(&c);
+    cr_assert_eq(bp_config_override_traced(&c, "momentum=0.9", &o, &err), BP_OK, "%s", err.msg);
+    msg = unused_warning(&c, &o, &w, "momentum");
+    cr_assert(msg);
+    th_assert_has(msg, "--set: momentum = 0.9 has no effect: only optimizer = sgd uses it "
+                       "(optimizer is adam)");
+    c.optimizer = BP_OPT_SGD;
+    cr_assert_null(unused_warning(&c, &o, &w, "momentum"));
+    c.beta2 = 0.5;
+    cr_assert(unused_warning(&c, &o, &w, "beta2"));
+    cr_assert_eq(w.n, 1, "only beta2: %s", w.w[0].msg);
+    bp_config_defaults(&c);
+    c.feedback_lr = 1e-3;
+    cr_assert(unused_warning(&c, NULL, &w, "feedback_lr"));
+    c.rule = BP_RULE_KP;
+    cr_assert_null(unused_warning(&c, NULL, &w, "feedback_lr"));
 
     bp_config_defaults(&c);
     c.train_size = 100;
@@ -733,7 +768,7 @@ Test(config, validate_cross_key)
 
     bp_config_defaults(&c);
     c.optimizer = BP_OPT_ADAM;
-    c.momentum = 0.9; /* ignored by Adam, but allowed */
+    c.momentum = 0.9; /* ignored by Adam: allowed, with a warning */
     cr_assert_eq(bp_config_validate(&c, &err), BP_OK, "%s", err.msg);
 }
 

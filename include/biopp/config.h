@@ -91,7 +91,57 @@ bp_status bp_config_load(bp_config *cfg, const char *path, bp_error *err);
 /* Applies one "key=value" override (the --set argument). */
 bp_status bp_config_override(bp_config *cfg, const char *assignment, bp_error *err);
 
-/* Cross-key checks (e.g. alpha only meaningful for bdfa, batch > 0). */
+/* Where each key got its value, for messages (bp_config_unused_keys). */
+#define BP_CONFIG_MAX_KEYS 64 /* room for every key of the table */
+#define BP_ORIGIN_SET (-1)    /* a line[] value: given with --set */
+typedef struct {
+    const char *file;             /* the config file read (the caller's string); NULL: none */
+    int line[BP_CONFIG_MAX_KEYS]; /* per key, in bp_config_key_name order: its line in file,
+                                     BP_ORIGIN_SET, or 0 (not set: the default) */
+} bp_config_origin;
+
+/* bp_config_load and bp_config_override that also record in origin (zeroed
+ * by the caller; may be NULL) where each key they set came from. */
+bp_status bp_config_load_traced(bp_config *cfg, const char *path, bp_config_origin *origin,
+                                bp_error *err);
+bp_status bp_config_override_traced(bp_config *cfg, const char *assignment,
+                                    bp_config_origin *origin, bp_error *err);
+
+/* Warnings about a valid config, for the caller to show (the library
+ * prints nothing). */
+typedef struct {
+    int n;
+    struct {
+        const char *key; /* the key's name */
+        char msg[1024];  /* "configs/x.ini:7: momentum = 0.9 has no effect: ..." */
+    } w[BP_CONFIG_MAX_KEYS];
+} bp_config_warnings;
+
+/* The keys set away from their default that cfg's rule or optimizer does
+ * not read (momentum with Adam, alpha with a rule other than bdfa, ...):
+ * one warning each, naming where the key was set (origin may be NULL) and
+ * why it has no effect. Such a config is valid. Returns w->n. */
+int bp_config_unused_keys(const bp_config *cfg, const bp_config_origin *origin,
+                          bp_config_warnings *w);
+
+/* NULL when key has an effect under cfg's rule and optimizer (or is
+ * unknown); otherwise what would read it, such as "rule = bdfa" or
+ * "optimizer = sgd", written into buf. */
+const char *bp_config_key_unused(const bp_config *cfg, const char *key, char *buf, size_t size);
+
+/* What `biopp keys` prints about key i (bp_config_key_name order). */
+typedef struct {
+    const char *name, *section;
+    const char *help;  /* one line: what the key does */
+    char allowed[256]; /* the names a named key takes: "tanh, relu, sigmoid"; "" for others */
+    char used_by[160]; /* "rule = bdfa", "optimizer = sgd"; "": every rule and optimizer */
+} bp_config_key_info;
+
+/* BP_ERR_ARG when i is out of range. */
+bp_status bp_config_key_describe(int i, bp_config_key_info *info, bp_error *err);
+
+/* Cross-key checks (batch <= train_size, tf32 needs cuda, ...). Keys that
+ * have no effect are not errors: see bp_config_unused_keys. */
 bp_status bp_config_validate(const bp_config *cfg, bp_error *err);
 
 /* Writes the complete effective config as INI (every key, by section). */

@@ -3,9 +3,9 @@
 #define BIOPP_CLI_H
 
 #include "biopp/config.h"
+#include "biopp/sweep.h"
 #include "biopp/train.h"
 
-#define BP_MAX_SETS 64
 #define BIOPP_VERSION "0.1.0"
 
 int cmd_train(int argc, char **argv);
@@ -16,6 +16,18 @@ int cmd_generate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+
+/* Config keys on the command line (src/cli/keys.c). */
+/* Loads path, applies the --set values in order and validates; prints a
+ * warning "biopp CMD: warning: ..." for each key that has no effect. */
+bp_status cli_load_config(const char *cmd, bp_config *cfg, const char *path, const char **sets,
+                          int nsets, bp_error *err);
+/* --print-config: cfg as config.ini text on stdout; the exit status. */
+int cli_print_config(const bp_config *cfg);
+/* The warnings of an expanded sweep, once per key: a key set away from its
+ * default that no cell reads. Returns how many were printed. */
+int cli_sweep_warnings(const char *cmd, const bp_sweep *s);
 
 /* Progress display on stderr: a bar with ETA when stderr is a terminal,
  * otherwise nothing per step (one line per epoch comes from print_epoch). */

@@ -9,6 +9,7 @@
 #include "biopp/fsutil.h"
 #include "biopp/report.h"
 #include "biopp/run_dir.h"
+#include "args.h"
 #include "cli.h"
 
 static void eval_usage(FILE *f)
@@ -31,7 +32,9 @@ static void eval_usage(FILE *f)
             "                    match the checkpoint)\n"
             "  -h, --help        this text\n"
             "\n"
-            "Exit status: 0 done, 1 error, 2 bad usage.\n");
+            "Options also take the form --opt=VALUE.\n"
+            "\n"
+            "Exit status: 0 done, 1 error, 2 usage error.\n");
 }
 
 static bp_status write_result(const char *dir, const bp_config *cfg, bp_split split,
@@ -70,42 +73,58 @@ static bp_status write_result(const char *dir, const bp_config *cfg, bp_split sp
     return rc;
 }
 
-int cmd_eval(int argc, char **argv)
+enum { E_RUN, E_SPLIT, E_SET };
+static const cli_option eval_opts[] = {
+    [E_RUN] = {"--run", 0, "DIR", 0},
+    [E_SPLIT] = {"--split", 0, "test|valid|train", 0},
+    [E_SET] = {"--set", 0, "key=value", 1},
+};
+
+/* -1: go on; otherwise the exit status. */
+static int parse_eval_args(int argc, char **argv, const char **dir, int *split, cli_list *sets)
 {
-    const char *dir = NULL, *sets[BP_MAX_SETS];
-    int nsets = 0, split = BP_SPLIT_TEST;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            eval_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--run") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strcmp(a, "--split") && i + 1 < argc) {
-            split = bp_split_parse(argv[++i]);
-            if (split < 0) {
-                fprintf(stderr, "biopp eval: --split %s: expected test, valid or train\n",
-                        argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(a, "--set") && i + 1 < argc && nsets < BP_MAX_SETS) {
-            sets[nsets++] = argv[++i];
-        } else {
-            fprintf(stderr, "biopp eval: unexpected argument '%s'\n\n", a);
-            eval_usage(stderr);
-            return 2;
+    cli_parser p;
+    cli_parser_init(&p, "eval", argc, argv, eval_opts, CLI_N_OPTS(eval_opts));
+    const char *v;
+    for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
+        switch (o) {
+        case CLI_HELP: eval_usage(stdout); return 0;
+        case CLI_USAGE: return 2;
+        case CLI_POSITIONAL: return cli_unexpected("eval", v, eval_usage);
+        case E_RUN: *dir = v; break;
+        case E_SET: sets->v[sets->n++] = v; break;
+        case E_SPLIT:
+            *split = bp_split_parse(v);
+            if (*split < 0)
+                return cli_usage_error("eval", "--split %s: expected test, valid or train", v);
+            break;
         }
     }
-    if (!dir) {
+    if (!*dir) {
         fprintf(stderr, "biopp eval: --run DIR is required\n\n");
         eval_usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *dir = NULL;
+    cli_list sets;
+    int split = BP_SPLIT_TEST;
+    if (cli_list_init(&sets, argc)) return 1;
+    int usage = parse_eval_args(argc, argv, &dir, &split, &sets);
+    if (usage >= 0) {
+        cli_list_free(&sets);
+        return usage;
+    }
     bp_config cfg;
     bp_error err = {0};
     char ck[4096];
-    if (bp_run_dir_config(dir, sets, nsets, &cfg, &err) ||
-        bp_run_dir_checkpoint(dir, ck, sizeof ck, &err)) {
+    bp_status st = bp_run_dir_config(dir, sets.v, sets.n, &cfg, &err);
+    cli_list_free(&sets);
+    if (st || bp_run_dir_checkpoint(dir, ck, sizeof ck, &err)) {
         fprintf(stderr, "biopp eval: %s\n", err.msg);
         return 1;
     }

@@ -6,6 +6,7 @@
 #include "biopp/checkpoint_file.h"
 #include "biopp/export.h"
 #include "biopp/run_dir.h"
+#include "args.h"
 #include "cli.h"
 
 static void export_usage(FILE *f)
@@ -28,28 +29,32 @@ static void export_usage(FILE *f)
             "                      <name>.velocity (SGD with momentum)\n"
             "  -h, --help          this text\n"
             "\n"
-            "Exit status: 0 done, 1 error, 2 bad usage.\n");
+            "Options also take the form --opt=VALUE.\n"
+            "\n"
+            "Exit status: 0 done, 1 error, 2 usage error.\n");
 }
+
+enum { X_RUN, X_OUT, X_STATE };
+static const cli_option export_opts[] = {
+    [X_RUN] = {"--run", 0, "DIR", 0},
+    [X_OUT] = {"--out", 0, "FILE", 0},
+    [X_STATE] = {"--optimizer-state", 0, NULL, 0},
+};
 
 int cmd_export(int argc, char **argv)
 {
-    const char *dir = NULL, *out = NULL;
+    const char *dir = NULL, *out = NULL, *v;
     int state = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            export_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--run") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(a, "--optimizer-state")) {
-            state = 1;
-        } else {
-            fprintf(stderr, "biopp export: unexpected argument '%s'\n\n", a);
-            export_usage(stderr);
-            return 2;
+    cli_parser p;
+    cli_parser_init(&p, "export", argc, argv, export_opts, CLI_N_OPTS(export_opts));
+    for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
+        switch (o) {
+        case CLI_HELP: export_usage(stdout); return 0;
+        case CLI_USAGE: return 2;
+        case CLI_POSITIONAL: return cli_unexpected("export", v, export_usage);
+        case X_RUN: dir = v; break;
+        case X_OUT: out = v; break;
+        case X_STATE: state = 1; break;
         }
     }
     if (!dir || !out) {

@@ -8,6 +8,7 @@
 #include "biopp/checkpoint_file.h"
 #include "biopp/generate.h"
 #include "biopp/run_dir.h"
+#include "args.h"
 #include "cli.h"
 
 static void generate_usage(FILE *f)
@@ -31,7 +32,9 @@ static void generate_usage(FILE *f)
             "  --set key=value   override a key of the run's config: device=cuda, threads\n"
             "  -h, --help        this text\n"
             "\n"
-            "Exit status: 0 done, 1 error (also: not a BFA run), 2 bad usage.\n");
+            "Options also take the form --opt=VALUE.\n"
+            "\n"
+            "Exit status: 0 done, 1 error (also: not a BFA run), 2 usage error.\n");
 }
 
 /* The input's image shape: CIFAR-10 colour planes, or 28x28 grey IDX sets. */
@@ -73,44 +76,59 @@ static bp_status make_image(const bp_config *cfg, const bp_checkpoint_file *ck,
     return rc;
 }
 
-int cmd_generate(int argc, char **argv)
+enum { G_RUN, G_OUT, G_SCALE, G_SET };
+static const cli_option generate_opts[] = {
+    [G_RUN] = {"--run", 0, "DIR", 0},
+    [G_OUT] = {"--out", 0, "FILE.png", 0},
+    [G_SCALE] = {"--scale", 0, "N", 0},
+    [G_SET] = {"--set", 0, "key=value", 1},
+};
+
+/* -1: go on; otherwise the exit status. */
+static int parse_generate_args(int argc, char **argv, const char **dir, const char **out,
+                               int *scale, cli_list *sets)
 {
-    const char *dir = NULL, *out = NULL, *sets[BP_MAX_SETS];
-    int nsets = 0, scale = 4;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            generate_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--run") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(a, "--scale") && i + 1 < argc) {
-            char *end;
-            long s = strtol(argv[++i], &end, 10);
-            if (*end || s < 1 || s > 64) {
-                fprintf(stderr, "biopp generate: --scale %s: expected a whole number 1..64\n",
-                        argv[i]);
-                return 2;
-            }
-            scale = (int)s;
-        } else if (!strcmp(a, "--set") && i + 1 < argc && nsets < BP_MAX_SETS) {
-            sets[nsets++] = argv[++i];
-        } else {
-            fprintf(stderr, "biopp generate: unexpected argument '%s'\n\n", a);
-            generate_usage(stderr);
-            return 2;
+    cli_parser p;
+    cli_parser_init(&p, "generate", argc, argv, generate_opts, CLI_N_OPTS(generate_opts));
+    const char *v;
+    for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
+        switch (o) {
+        case CLI_HELP: generate_usage(stdout); return 0;
+        case CLI_USAGE: return 2;
+        case CLI_POSITIONAL: return cli_unexpected("generate", v, generate_usage);
+        case G_RUN: *dir = v; break;
+        case G_OUT: *out = v; break;
+        case G_SET: sets->v[sets->n++] = v; break;
+        case G_SCALE:
+            if (!cli_parse_int(v, 1, 64, scale))
+                return cli_usage_error("generate", "--scale %s: expected a whole number 1..64", v);
+            break;
         }
     }
-    if (!dir || !out) {
+    if (!*dir || !*out) {
         fprintf(stderr, "biopp generate: --run DIR and --out FILE.png are required\n\n");
         generate_usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL;
+    cli_list sets;
+    int scale = 4;
+    if (cli_list_init(&sets, argc)) return 1;
+    int usage = parse_generate_args(argc, argv, &dir, &out, &scale, &sets);
+    if (usage >= 0) {
+        cli_list_free(&sets);
+        return usage;
+    }
     bp_config cfg;
     bp_error err = {0};
-    if (bp_run_dir_config(dir, sets, nsets, &cfg, &err)) {
+    bp_status st = bp_run_dir_config(dir, sets.v, sets.n, &cfg, &err);
+    cli_list_free(&sets);
+    if (st) {
         fprintf(stderr, "biopp generate: %s\n", err.msg);
         return 1;
     }

@@ -4,6 +4,18 @@
 
 #include "cli.h"
 
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train},   {"sweep", cmd_sweep}, {"eval", cmd_eval},
+    {"export", cmd_export}, {"generate", cmd_generate}, {"plot", cmd_plot},
+    {"merge", cmd_merge},   {"slurm", cmd_slurm}, {"keys", cmd_keys},
+};
+#define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -20,8 +32,46 @@ static void usage(FILE *f)
             "  plot    charts (gnuplot):   biopp plot RUN_OR_SWEEP_DIR --out FOLDER\n"
             "  merge   summarise shards:   biopp merge DIR [--allow-partial]\n"
             "  slurm   cluster job files:  biopp slurm --config FILE --out DIR --shards N [--submit]\n"
+            "  keys    every config key:   biopp keys (section, default, meaning)\n"
             "\n"
-            "`biopp <command> --help` describes each command. Config keys: docs/CONFIG.md.\n");
+            "  biopp help <command>, biopp <command> --help   what a command does, its options\n"
+            "  biopp --version, -V                            the version\n"
+            "  biopp --help, -h                               this text\n"
+            "\n"
+            "Options take a value as --opt VALUE or --opt=VALUE. Config keys: biopp keys,\n"
+            "docs/CONFIG.md. Exit status 2 is a usage error (unknown command or option, a\n"
+            "missing or bad value); `biopp <command> --help` lists each command's statuses.\n");
+}
+
+static const command *find_command(const char *name)
+{
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
+
+static int unknown_command(const char *name)
+{
+    fprintf(stderr, "biopp: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+}
+
+/* `biopp help CMD` is `biopp CMD --help`. */
+static int help(int argc, char **argv)
+{
+    if (argc < 3 || !strcmp(argv[2], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 3) {
+        fprintf(stderr, "biopp help: one command at a time (biopp help %s)\n", argv[2]);
+        return 2;
+    }
+    const command *c = find_command(argv[2]);
+    if (!c) return unknown_command(argv[2]);
+    char *args[] = {argv[2], "--help", NULL};
+    return c->run(2, args);
 }
 
 int main(int argc, char **argv)
@@ -31,23 +81,15 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "--version")) {
+    if (!strcmp(cmd, "help")) return help(argc, argv);
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
         printf("biopp %s\n", BIOPP_VERSION);
         return 0;
     }
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
-    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
-    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
-    if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);
-    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
-    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 1, argv + 1);
-    if (!strcmp(cmd, "merge")) return cmd_merge(argc - 1, argv + 1);
-    if (!strcmp(cmd, "slurm")) return cmd_slurm(argc - 1, argv + 1);
-    fprintf(stderr, "biopp: unknown command '%s'\n\n", cmd);
-    usage(stderr);
-    return 2;
+    const command *c = find_command(cmd);
+    return c ? c->run(argc - 1, argv + 1) : unknown_command(cmd);
 }

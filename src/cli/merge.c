@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "biopp/sweep.h"
+#include "args.h"
 #include "cli.h"
 
 static void merge_usage(FILE *f)
@@ -21,7 +22,7 @@ static void merge_usage(FILE *f)
             "  -h, --help        this text\n"
             "\n"
             "Exit status: 0 summarised (every run finished, or --allow-partial), 1 error,\n"
-            "2 bad usage, 3 runs missing (nothing written; the list says which).\n");
+            "2 usage error, 3 runs missing (nothing written; the list says which).\n");
 }
 
 /* Prints the missing and diverged runs; returns the number missing. */
@@ -58,23 +59,23 @@ static int list_runs(const bp_sweep *s, const char *dir, int *runs, bp_error *er
     return missing;
 }
 
+static const cli_option merge_opts[] = {{"--allow-partial", 0, NULL, 0}};
+
 int cmd_merge(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *v;
     int partial = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+    cli_parser p;
+    cli_parser_init(&p, "merge", argc, argv, merge_opts, CLI_N_OPTS(merge_opts));
+    for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
+        if (o == CLI_HELP) {
             merge_usage(stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--allow-partial")) {
-            partial = 1;
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            fprintf(stderr, "biopp merge: unexpected argument '%s'\n\n", argv[i]);
-            merge_usage(stderr);
-            return 2;
         }
+        if (o == CLI_USAGE) return 2;
+        if (o == 0) partial = 1;
+        else if (v[0] != '-' && !dir) dir = v;
+        else return cli_unexpected("merge", v, merge_usage);
     }
     if (!dir) {
         fprintf(stderr, "biopp merge: the sweep folder DIR is required\n\n");

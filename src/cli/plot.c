@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "biopp/plot.h"
+#include "args.h"
 #include "cli.h"
 
 static void plot_usage(FILE *f)
@@ -33,26 +34,27 @@ static void plot_usage(FILE *f)
             "  --out FOLDER   where the charts go (created)\n"
             "  -h, --help     this text\n"
             "\n"
-            "Exit status: 0 done, 1 error (also: gnuplot missing), 2 bad usage.\n");
+            "Options also take the form --opt=VALUE.\n"
+            "\n"
+            "Exit status: 0 done, 1 error (also: gnuplot missing), 2 usage error.\n");
 }
+
+static const cli_option plot_opts[] = {{"--out", 0, "FOLDER", 0}};
 
 int cmd_plot(int argc, char **argv)
 {
-    const char *dir = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    const char *dir = NULL, *out = NULL, *v;
+    cli_parser p;
+    cli_parser_init(&p, "plot", argc, argv, plot_opts, CLI_N_OPTS(plot_opts));
+    for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
+        if (o == CLI_HELP) {
             plot_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (a[0] != '-' && !dir) {
-            dir = a;
-        } else {
-            fprintf(stderr, "biopp plot: unexpected argument '%s'\n\n", a);
-            plot_usage(stderr);
-            return 2;
         }
+        if (o == CLI_USAGE) return 2;
+        if (o == 0) out = v;
+        else if (v[0] != '-' && !dir) dir = v;
+        else return cli_unexpected("plot", v, plot_usage);
     }
     if (!dir || !out) {
         fprintf(stderr, "biopp plot: a run or sweep folder and --out FOLDER are required\n\n");

@@ -13,6 +13,7 @@
 #include "biopp/fsutil.h"
 #include "biopp/runner.h"
 #include "biopp/sweep.h"
+#include "args.h"
 #include "cli.h"
 
 #define SIGNAL_BEFORE_S 300 /* default warning before the time limit */
@@ -31,7 +32,7 @@ static void slurm_usage(FILE *f)
             "the sbatch commands, or with --submit runs them and prints the job ids.\n"
             "Logs: DIR/logs/<array id>_<task>.out. Details: docs/CLUSTER.md.\n"
             "\n"
-            "  --config FILE, --out DIR, --set key=value   the sweep, as for `biopp sweep`\n"
+            "  -c, --config FILE, --out DIR, --set key=value   the sweep, as for `biopp sweep`\n"
             "  --shards N          tasks in the array (each a shard of whole cells)\n"
             "  --partition, --time, --gpus-per-task, --cpus-per-task, --mem, --account\n"
             "                      passed to sbatch as #SBATCH lines (time: Slurm's format)\n"
@@ -48,80 +49,81 @@ static void slurm_usage(FILE *f)
             "resubmitted array resumes: finished cells are kept, the rest continue from\n"
             "their checkpoints.\n"
             "\n"
-            "Exit status: 0 written (and submitted), 1 error, 2 bad usage.\n",
+            "Options also take the form --opt=VALUE.\n"
+            "\n"
+            "Exit status: 0 written (and submitted), 1 error, 2 usage error.\n",
             SIGNAL_BEFORE_S);
 }
 
 typedef struct {
     const char *config, *out;
-    const char *sets[BP_MAX_SETS];
-    int nsets, shards, submit, signal_before, jobs;
+    cli_list sets;
+    int shards, submit, signal_before, jobs;
     const char *partition, *time, *gpus, *cpus, *mem, *account, *max_running, *extra;
 } slurm_args;
 
-static int positive(const char *text, int *v)
+enum {
+    O_CONFIG, O_OUT, O_PARTITION, O_TIME, O_GPUS, O_CPUS, O_MEM, O_ACCOUNT, O_MAX_RUNNING,
+    O_EXTRA, O_SET, O_SHARDS, O_SIGNAL_BEFORE, O_JOBS, O_SUBMIT, N_OPTS
+};
+static const cli_option slurm_opts[N_OPTS] = {
+    [O_CONFIG] = {"--config", 'c', "FILE", 0},
+    [O_OUT] = {"--out", 0, "DIR", 0},
+    [O_PARTITION] = {"--partition", 0, "P", 0},
+    [O_TIME] = {"--time", 0, "T", 0},
+    [O_GPUS] = {"--gpus-per-task", 0, "G", 0},
+    [O_CPUS] = {"--cpus-per-task", 0, "C", 0},
+    [O_MEM] = {"--mem", 0, "M", 0},
+    [O_ACCOUNT] = {"--account", 0, "A", 0},
+    [O_MAX_RUNNING] = {"--max-running", 0, "M", 0},
+    [O_EXTRA] = {"--extra", 0, "'sbatch flags'", 0},
+    [O_SET] = {"--set", 0, "key=value", 1},
+    [O_SHARDS] = {"--shards", 0, "N", 0},
+    [O_SIGNAL_BEFORE] = {"--signal-before", 0, "S", 0},
+    [O_JOBS] = {"--jobs", 0, "J", 0},
+    [O_SUBMIT] = {"--submit", 0, NULL, 0},
+};
+
+/* A count >= 1 for option opt, or a usage error (2). */
+static int positive(const char *opt, const char *text, const char *what, int *v)
 {
-    char tail;
-    return sscanf(text, "%d%c", v, &tail) == 1 && *v >= 1;
+    if (cli_parse_int(text, 1, 1 << 30, v)) return 0;
+    return cli_usage_error("slurm", "%s '%s': expected %s >= 1", opt, text, what);
 }
 
+/* -1: go on; otherwise the exit status. a->sets is allocated either way. */
 static int parse_args(int argc, char **argv, slurm_args *a)
 {
     memset(a, 0, sizeof *a);
     a->signal_before = SIGNAL_BEFORE_S;
     a->jobs = 1;
-    struct {
-        const char *name;
-        const char **dst;
-    } str[] = {{"--config", &a->config},     {"--out", &a->out},
-               {"--partition", &a->partition}, {"--time", &a->time},
-               {"--gpus-per-task", &a->gpus},  {"--cpus-per-task", &a->cpus},
-               {"--mem", &a->mem},             {"--account", &a->account},
-               {"--max-running", &a->max_running}, {"--extra", &a->extra}};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        int known = 0;
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+    if (cli_list_init(&a->sets, argc)) return 1;
+    const char **str[N_OPTS] = {
+        [O_CONFIG] = &a->config,     [O_OUT] = &a->out,         [O_PARTITION] = &a->partition,
+        [O_TIME] = &a->time,         [O_GPUS] = &a->gpus,       [O_CPUS] = &a->cpus,
+        [O_MEM] = &a->mem,           [O_ACCOUNT] = &a->account, [O_MAX_RUNNING] = &a->max_running,
+        [O_EXTRA] = &a->extra};
+    cli_parser p;
+    cli_parser_init(&p, "slurm", argc, argv, slurm_opts, CLI_N_OPTS(slurm_opts));
+    const char *v;
+    for (int o, rc = 0; (o = cli_next(&p, &v)) != CLI_END;) {
+        if (o == CLI_HELP) {
             slurm_usage(stdout);
             return 0;
         }
-        for (size_t k = 0; k < sizeof str / sizeof *str && !known; k++)
-            if (!strcmp(s, str[k].name) && i + 1 < argc) {
-                *str[k].dst = argv[++i];
-                known = 1;
-            }
-        if (known) continue;
-        if (!strcmp(s, "--set") && i + 1 < argc && a->nsets < BP_MAX_SETS) {
-            a->sets[a->nsets++] = argv[++i];
-        } else if (!strcmp(s, "--shards") && i + 1 < argc) {
-            if (!positive(argv[++i], &a->shards)) {
-                fprintf(stderr, "biopp slurm: --shards '%s': expected a count >= 1\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(s, "--signal-before") && i + 1 < argc) {
-            if (!positive(argv[++i], &a->signal_before)) {
-                fprintf(stderr, "biopp slurm: --signal-before '%s': expected seconds >= 1\n",
-                        argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(s, "--jobs") && i + 1 < argc) {
-            if (!positive(argv[++i], &a->jobs)) {
-                fprintf(stderr, "biopp slurm: --jobs '%s': expected a count >= 1\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(s, "--submit")) {
-            a->submit = 1;
-        } else {
-            fprintf(stderr, "biopp slurm: unexpected argument '%s'\n\n", s);
-            slurm_usage(stderr);
-            return 2;
-        }
+        if (o == CLI_USAGE) return 2;
+        if (o == CLI_POSITIONAL) return cli_unexpected("slurm", v, slurm_usage);
+        if (str[o]) *str[o] = v;
+        else if (o == O_SET) a->sets.v[a->sets.n++] = v;
+        else if (o == O_SHARDS) rc = positive("--shards", v, "a count", &a->shards);
+        else if (o == O_SIGNAL_BEFORE) rc = positive("--signal-before", v, "seconds",
+                                                     &a->signal_before);
+        else if (o == O_JOBS) rc = positive("--jobs", v, "a count", &a->jobs);
+        else if (o == O_SUBMIT) a->submit = 1;
+        if (rc) return rc;
     }
     int mr;
-    if (a->max_running && !positive(a->max_running, &mr)) {
-        fprintf(stderr, "biopp slurm: --max-running '%s': expected a count >= 1\n", a->max_running);
-        return 2;
-    }
+    if (a->max_running && positive("--max-running", a->max_running, "a count", &mr)) return 2;
     if (!a->config || !a->out || !a->shards) {
         fprintf(stderr, "biopp slurm: %s is required\n\n",
                 !a->config ? "--config FILE" : !a->out ? "--out DIR" : "--shards N");
@@ -363,16 +365,26 @@ int cmd_slurm(int argc, char **argv)
 {
     slurm_args a;
     int rc = parse_args(argc, argv, &a);
-    if (rc >= 0) return rc;
+    if (rc >= 0) {
+        cli_list_free(&a.sets);
+        return rc;
+    }
     rc = 0;
     bp_sweep *s = malloc(sizeof *s);
     job_paths *p = calloc(1, sizeof *p);
-    if (!s || !p) return 1;
+    if (!s || !p) {
+        cli_list_free(&a.sets);
+        free(s);
+        free(p);
+        return 1;
+    }
     bp_sweep_init(s);
     bp_error err = {0};
     bp_status st = bp_sweep_load(s, a.config, &err);
-    for (int i = 0; !st && i < a.nsets; i++) st = bp_sweep_override(s, a.sets[i], &err);
+    for (int i = 0; !st && i < a.sets.n; i++) st = bp_sweep_override(s, a.sets.v[i], &err);
+    cli_list_free(&a.sets);
     if (!st) st = bp_sweep_expand(s, &err);
+    if (!st) cli_sweep_warnings("slurm", s);
     if (!st) st = bp_sweep_prepare_dir(s, a.out, &err);
     char logs[PATH_MAX + 8];
     snprintf(logs, sizeof logs, "%s/logs", a.out);

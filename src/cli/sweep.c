@@ -13,6 +13,7 @@
 #include "biopp/fsutil.h"
 #include "biopp/runner.h"
 #include "biopp/sweep.h"
+#include "args.h"
 #include "cli.h"
 
 #define LINE_EVERY_S 10.0 /* seconds between per-epoch lines of a long cell */
@@ -21,16 +22,17 @@ static void sweep_usage(FILE *f)
 {
     fprintf(f,
             "usage: biopp sweep --config FILE --out DIR [--set key=value]... [--shard K/N]\n"
-            "                   [--jobs J] [--dry-run] [--solo]\n"
+            "                   [--jobs J] [--dry-run] [--solo] [--print-config]\n"
             "\n"
             "Trains every cell of a grid. FILE is a config file (docs/CONFIG.md) whose keys\n"
             "may hold comma-separated lists (rule = bp,fa,dfa; hidden = 1x400,2x400), plus\n"
             "`seeds = N` (seeds 1..N) or `seeds = 3,7,11` in a [sweep] section. The cells are\n"
             "the combinations of the lists; a cell's seeds train together as one group.\n"
             "`RULE.key = value` sets a key for one rule's cells only (bdfa.alpha = 0.25).\n"
-            "Format, folder layout and summaries: docs/SWEEP.md.\n"
+            "Format, folder layout and summaries: docs/SWEEP.md; every key with its default\n"
+            "and meaning: `biopp keys`.\n"
             "\n"
-            "  --config FILE     the sweep file (required)\n"
+            "  -c, --config FILE the sweep file (required)\n"
             "  --out DIR         the sweep folder: DIR/sweep.ini, DIR/<cell>/seed-<s>/,\n"
             "                    DIR/summary.md, .csv, .json (required unless --dry-run)\n"
             "  --set key=value   override one key, also with a list: --set hidden=1x400,2x400\n"
@@ -41,7 +43,12 @@ static void sweep_usage(FILE *f)
             "  --dry-run         list the cells and their runs; train nothing\n"
             "  --solo            train each seed alone, not as one group (same results,\n"
             "                    slower: for timing the grouping)\n"
+            "  --print-config    print the effective sweep (FILE with every --set, every key,\n"
+            "                    as DIR/sweep.ini would hold it) and exit; trains nothing\n"
             "  -h, --help        this text\n"
+            "\n"
+            "Options also take the form --opt=VALUE. A key that no cell's rule or optimizer\n"
+            "reads (momentum when every cell uses adam) gets one warning.\n"
             "\n"
             "Running the same command again continues a stopped sweep: finished cells are\n"
             "kept, the others resume from their checkpoints. A different sweep in an existing\n"
@@ -49,15 +56,15 @@ static void sweep_usage(FILE *f)
             "being trained is locked (DIR/<cell>/.lock); the others skip it, then wait for it.\n"
             "\n"
             "Exit status: 0 done (diverged runs are results, flagged in the summary),\n"
-            "1 error, 2 bad usage, 130 interrupted by SIGINT/SIGTERM, 75 stopped by SIGUSR1\n"
+            "1 error, 2 usage error, 130 interrupted by SIGINT/SIGTERM, 75 stopped by SIGUSR1\n"
             "(a cluster's time-limit warning: requeue); both save the state at the next step:\n"
             "run the same command again.\n");
 }
 
 typedef struct {
     const char *config, *out;
-    const char *sets[BP_MAX_SETS];
-    int nsets, dry_run, solo;
+    cli_list sets;
+    int dry_run, solo, print;
     int shard, shards; /* --shard K/N; shards = 0: the whole sweep */
     int jobs;
 } sweep_args;
@@ -65,54 +72,59 @@ typedef struct {
 /* "K/N" with 0 <= K < N. */
 static int parse_shard(const char *text, int *k, int *n)
 {
-    char tail;
-    return sscanf(text, "%d/%d%c", k, n, &tail) == 2 && *n >= 1 && *k >= 0 && *k < *n;
+    const char *slash = strchr(text, '/');
+    char head[32];
+    if (!slash || (size_t)(slash - text) >= sizeof head) return 0;
+    memcpy(head, text, (size_t)(slash - text));
+    head[slash - text] = '\0';
+    return cli_parse_int(head, 0, 1 << 20, k) && cli_parse_int(slash + 1, 1, 1 << 20, n) &&
+           *k < *n;
 }
 
-static int parse_jobs(const char *text, int *jobs)
-{
-    char tail;
-    return sscanf(text, "%d%c", jobs, &tail) == 1 && *jobs >= 1 && *jobs <= 1024;
-}
+enum { S_CONFIG, S_OUT, S_SET, S_SHARD, S_JOBS, S_DRY_RUN, S_SOLO, S_PRINT };
+static const cli_option sweep_opts[] = {
+    [S_CONFIG] = {"--config", 'c', "FILE", 0},
+    [S_OUT] = {"--out", 0, "DIR", 0},
+    [S_SET] = {"--set", 0, "key=value", 1},
+    [S_SHARD] = {"--shard", 0, "K/N", 0},
+    [S_JOBS] = {"--jobs", 0, "J", 0},
+    [S_DRY_RUN] = {"--dry-run", 0, NULL, 0},
+    [S_SOLO] = {"--solo", 0, NULL, 0},
+    [S_PRINT] = {"--print-config", 0, NULL, 0},
+};
 
-/* -1: go on; otherwise the exit status. */
+/* -1: go on; otherwise the exit status. a->sets is allocated either way. */
 static int parse_args(int argc, char **argv, sweep_args *a)
 {
     memset(a, 0, sizeof *a);
     a->jobs = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            sweep_usage(stdout);
-            return 0;
-        } else if (!strcmp(s, "--config") && i + 1 < argc) {
-            a->config = argv[++i];
-        } else if (!strcmp(s, "--out") && i + 1 < argc) {
-            a->out = argv[++i];
-        } else if (!strcmp(s, "--set") && i + 1 < argc && a->nsets < BP_MAX_SETS) {
-            a->sets[a->nsets++] = argv[++i];
-        } else if (!strcmp(s, "--shard") && i + 1 < argc) {
-            if (!parse_shard(argv[++i], &a->shard, &a->shards)) {
-                fprintf(stderr, "biopp sweep: --shard '%s': expected K/N with 0 <= K < N, e.g. "
-                                "--shard 0/4\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(s, "--jobs") && i + 1 < argc) {
-            if (!parse_jobs(argv[++i], &a->jobs)) {
-                fprintf(stderr, "biopp sweep: --jobs '%s': expected a count 1..1024\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(s, "--dry-run")) {
-            a->dry_run = 1;
-        } else if (!strcmp(s, "--solo")) {
-            a->solo = 1;
-        } else {
-            fprintf(stderr, "biopp sweep: unexpected argument '%s'\n\n", s);
-            sweep_usage(stderr);
-            return 2;
+    if (cli_list_init(&a->sets, argc)) return 1;
+    cli_parser p;
+    cli_parser_init(&p, "sweep", argc, argv, sweep_opts, CLI_N_OPTS(sweep_opts));
+    const char *v;
+    for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
+        switch (o) {
+        case CLI_HELP: sweep_usage(stdout); return 0;
+        case CLI_USAGE: return 2;
+        case CLI_POSITIONAL: return cli_unexpected("sweep", v, sweep_usage);
+        case S_CONFIG: a->config = v; break;
+        case S_OUT: a->out = v; break;
+        case S_SET: a->sets.v[a->sets.n++] = v; break;
+        case S_SHARD:
+            if (!parse_shard(v, &a->shard, &a->shards))
+                return cli_usage_error("sweep", "--shard '%s': expected K/N with 0 <= K < N, "
+                                       "e.g. --shard 0/4", v);
+            break;
+        case S_JOBS:
+            if (!cli_parse_int(v, 1, 1024, &a->jobs))
+                return cli_usage_error("sweep", "--jobs '%s': expected a count 1..1024", v);
+            break;
+        case S_DRY_RUN: a->dry_run = 1; break;
+        case S_SOLO: a->solo = 1; break;
+        case S_PRINT: a->print = 1; break;
         }
     }
-    if (!a->config || (!a->out && !a->dry_run)) {
+    if (!a->config || (!a->out && !a->dry_run && !a->print)) {
         fprintf(stderr, "biopp sweep: %s is required\n\n",
                 a->config ? "--out DIR" : "--config FILE");
         sweep_usage(stderr);
@@ -125,10 +137,25 @@ static int load_sweep(const sweep_args *a, bp_sweep *s)
 {
     bp_error err = {0};
     bp_status st = bp_sweep_load(s, a->config, &err);
-    for (int i = 0; !st && i < a->nsets; i++) st = bp_sweep_override(s, a->sets[i], &err);
+    for (int i = 0; !st && i < a->sets.n; i++) st = bp_sweep_override(s, a->sets.v[i], &err);
     if (!st) st = bp_sweep_expand(s, &err);
     if (st) fprintf(stderr, "biopp sweep: %s\n", err.msg);
+    if (!st) cli_sweep_warnings("sweep", s);
     return st ? 1 : 0;
+}
+
+/* --print-config: the spec as DIR/sweep.ini would hold it. */
+static int print_spec(const bp_sweep *s)
+{
+    char *text = NULL;
+    bp_error err = {0};
+    if (bp_sweep_spec_text(s, &text, &err)) {
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
 }
 
 static void format_duration(double s, char *buf, size_t n)
@@ -620,12 +647,21 @@ int cmd_sweep(int argc, char **argv)
 {
     sweep_args a;
     int rc = parse_args(argc, argv, &a);
-    if (rc >= 0) return rc;
-    bp_sweep *s = malloc(sizeof *s);
-    if (!s) return 1;
+    bp_sweep *s = rc < 0 ? malloc(sizeof *s) : NULL;
+    if (rc >= 0 || !s) {
+        cli_list_free(&a.sets);
+        return rc >= 0 ? rc : 1;
+    }
     bp_sweep_init(s);
     rc = load_sweep(&a, s);
+    cli_list_free(&a.sets);
     s->solo = a.solo;
+    if (!rc && a.print) {
+        rc = print_spec(s);
+        bp_sweep_free(s);
+        free(s);
+        return rc;
+    }
     cell_list l = {0};
     if (!rc) rc = make_list(s, &a, &l);
     if (!rc && a.dry_run) rc = dry_run(s, &a, &l);

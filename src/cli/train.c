@@ -9,24 +9,33 @@
 #include "biopp/report.h"
 #include "biopp/run_state.h"
 #include "biopp/runner.h"
+#include "args.h"
 #include "cli.h"
 
 static void train_usage(FILE *f)
 {
     fprintf(f,
             "usage: biopp train --config FILE [--set key=value]... [--out DIR] [--resume]\n"
+            "                   [--print-config]\n"
             "\n"
-            "Trains one network with the rule and settings of FILE (an INI file; every key\n"
-            "is in docs/CONFIG.md). --set overrides any key (repeatable).\n"
+            "Trains one network with the rule and settings of FILE (an INI file). --set\n"
+            "overrides any key (repeatable). `biopp keys` lists every key with its default\n"
+            "and meaning; docs/CONFIG.md describes them.\n"
             "\n"
-            "  --config FILE     the config to train (required)\n"
-            "  --set key=value   override one key, e.g. --set rule=bfa --set hidden=2x400\n"
-            "  --out DIR         write DIR/config.ini, metrics.jsonl, final.json, checkpoint.bin\n"
-            "  --resume          continue the run in DIR from its last checkpoint\n"
-            "  -h, --help        this text\n"
+            "  -c, --config FILE  the config to train (required)\n"
+            "  --set key=value    override one key, e.g. --set rule=bfa --set hidden=2x400\n"
+            "  --out DIR          write DIR/config.ini, metrics.jsonl, final.json, checkpoint.bin\n"
+            "  --resume           continue the run in DIR from its last checkpoint\n"
+            "  --print-config     print the effective config (FILE with every --set, every\n"
+            "                     key, as config.ini) and exit; loads no data\n"
+            "  -h, --help         this text\n"
             "\n"
-            "Exit status: 0 done, 1 error, 3 diverged (NaN/Inf loss), 130 interrupted (SIGINT,\n"
-            "SIGTERM), 75 stopped by SIGUSR1 (state saved at the step reached; --resume).\n");
+            "Options also take the form --opt=VALUE. A key that has no effect with the\n"
+            "chosen rule or optimizer (momentum with adam) gets a warning.\n"
+            "\n"
+            "Exit status: 0 done, 1 error, 2 usage error (bad option or argument),\n"
+            "3 diverged (NaN/Inf loss), 130 interrupted (SIGINT, SIGTERM), 75 stopped by\n"
+            "SIGUSR1 (state saved at the step reached; --resume).\n");
 }
 
 int cli_load_dataset(const bp_config *cfg, bp_dataset *ds)
@@ -143,47 +152,66 @@ static void progress(void *user, int epoch, int step, int steps)
     progress_step(&ui->bar, epoch, step, steps);
 }
 
-int cmd_train(int argc, char **argv)
+enum { T_CONFIG, T_OUT, T_SET, T_RESUME, T_PRINT };
+static const cli_option train_opts[] = {
+    [T_CONFIG] = {"--config", 'c', "FILE", 0},
+    [T_OUT] = {"--out", 0, "DIR", 0},
+    [T_SET] = {"--set", 0, "key=value", 1},
+    [T_RESUME] = {"--resume", 0, NULL, 0},
+    [T_PRINT] = {"--print-config", 0, NULL, 0},
+};
+
+/* -1: go on; otherwise the exit status. */
+static int parse_train_args(int argc, char **argv, const char **config, const char **out,
+                            cli_list *sets, int *resume, int *print)
 {
-    const char *config = NULL, *out = NULL, *sets[BP_MAX_SETS];
-    int nsets = 0, resume = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            train_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--config") && i + 1 < argc) {
-            config = argv[++i];
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(a, "--set") && i + 1 < argc && nsets < BP_MAX_SETS) {
-            sets[nsets++] = argv[++i];
-        } else if (!strcmp(a, "--resume")) {
-            resume = 1;
-        } else {
-            fprintf(stderr, "biopp train: unexpected argument '%s'\n\n", a);
-            train_usage(stderr);
-            return 2;
+    cli_parser p;
+    cli_parser_init(&p, "train", argc, argv, train_opts, CLI_N_OPTS(train_opts));
+    const char *v;
+    for (int o; (o = cli_next(&p, &v)) != CLI_END;) {
+        switch (o) {
+        case CLI_HELP: train_usage(stdout); return 0;
+        case CLI_USAGE: return 2;
+        case CLI_POSITIONAL: return cli_unexpected("train", v, train_usage);
+        case T_CONFIG: *config = v; break;
+        case T_OUT: *out = v; break;
+        case T_SET: sets->v[sets->n++] = v; break;
+        case T_RESUME: *resume = 1; break;
+        case T_PRINT: *print = 1; break;
         }
     }
-    if (resume && !out) {
+    if (*resume && !*out) {
         fprintf(stderr, "biopp train: --resume needs --out DIR, the folder of the run to "
                         "continue (without --out nothing is saved)\n\n");
         train_usage(stderr);
         return 2;
     }
-    if (!config) {
+    if (!*config) {
         fprintf(stderr, "biopp train: --config FILE is required\n\n");
         train_usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    const char *config = NULL, *out = NULL;
+    cli_list sets;
+    int resume = 0, print = 0;
+    if (cli_list_init(&sets, argc)) return 1;
+    int usage = parse_train_args(argc, argv, &config, &out, &sets, &resume, &print);
+    if (usage >= 0) {
+        cli_list_free(&sets);
+        return usage;
+    }
     bp_config cfg;
     bp_error err = {0};
     bp_config_defaults(&cfg);
-    if (bp_config_load(&cfg, config, &err)) goto config_error;
-    for (int i = 0; i < nsets; i++)
-        if (bp_config_override(&cfg, sets[i], &err)) goto config_error;
-    if (bp_config_validate(&cfg, &err)) goto config_error;
+    bp_status st = cli_load_config("train", &cfg, config, sets.v, sets.n, &err);
+    cli_list_free(&sets);
+    if (st) goto config_error;
+    if (print) return cli_print_config(&cfg);
     char again[8192];
     continue_command(argc, argv, again, sizeof again);
     int dir_state = out ? check_out_dir(out, &cfg, resume, again) : 0;
