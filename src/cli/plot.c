@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "biopp/plot.h"
+#include "biopp/plural.h"
 #include "cli.h"
 
 static void plot_usage(FILE *f)
@@ -67,6 +68,6 @@ int cmd_plot(int argc, char **argv)
         fprintf(stderr, "biopp plot: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "biopp plot: %d chart%s in %s\n", charts, charts == 1 ? "" : "s", out);
+    fprintf(stderr, "biopp plot: %d chart%s in %s\n", charts, bp_plural_s(charts), out);
     return 0;
 }
