@@ -191,7 +191,8 @@ static int bar_fields(const bp_bar *b, const char *graphic, char txt[][48], bp_l
 {
     char d[24];
     int nf = 0;
-    f[nf++] = (bp_line_field){{b->label, NULL, NULL}, 5, 1, 0};
+    if (b->tag) f[nf++] = (bp_line_field){{b->tag, NULL, NULL}, 8, 0, 0};
+    f[nf++] = (bp_line_field){{b->label, NULL, NULL}, 5, 1, 1};
     snprintf(txt[0], 48, "epoch %d/%d", b->epoch, b->epochs);
     snprintf(txt[1], 48, "ep %d/%d", b->epoch, b->epochs);
     snprintf(txt[2], 48, "%d/%d", b->epoch, b->epochs);
@@ -205,7 +206,7 @@ static int bar_fields(const bp_bar *b, const char *graphic, char txt[][48], bp_l
         f[nf++] = (bp_line_field){{txt[3], txt[4], "evaluating"}, 8, 0, 0};
     } else {
         pct_text(txt[3], 48, b->step, b->steps);
-        f[nf++] = (bp_line_field){{txt[3], NULL, NULL}, 8, 0, 0};
+        f[nf++] = (bp_line_field){{txt[3], NULL, txt[3] + strspn(txt[3], " ")}, 8, 0, 0};
         bp_format_duration(b->elapsed, txt[4], 48);
         f[nf++] = (bp_line_field){{txt[4], "", NULL}, 2, 0, 0};
         bp_format_duration(b->eta, d, sizeof d);
@@ -225,7 +226,7 @@ int bp_format_bar(char *buf, size_t n, int width, const bp_bar *b)
 {
     enum { MIN_INNER = 10, MAX_INNER = 30 };
     char graphic[MAX_INNER + 3], txt[8][48];
-    bp_line_field f[8];
+    bp_line_field f[9];
     bar_graphic(graphic, sizeof graphic, MIN_INNER, b->step, b->steps, b->evaluating);
     int nf = bar_fields(b, graphic, txt, f);
     int cols = bp_fit_line(buf, n, width, f, nf);

@@ -32,7 +32,8 @@ int bp_fit_line(char *buf, size_t n, int width, const bp_line_field *f, int nf);
 
 /* The progress bar of an epoch. */
 typedef struct {
-    const char *label;  /* "train", "[3/12] hidden=1x400,rule=bp" */
+    const char *tag;    /* the cell's place, "[3/12]", or NULL (kept longer than the label) */
+    const char *label;  /* "train", "hidden=1x400,rule=bp" (shortened when long) */
     int epoch, epochs;  /* epoch being trained (1-based) of epochs */
     int step, steps;    /* steps done of the epoch */
     double elapsed;     /* seconds into the epoch */

@@ -25,7 +25,8 @@ typedef struct {
     int tty;
     int drawn;          /* a bar is on the screen */
     double epoch_start;
-    char label[96];
+    char tag[24];       /* "[3/12]": a sweep cell's place, or "" */
+    char label[256];
     int epochs;
     const char *total;  /* what total_eta covers ("run", "sweep") or NULL */
     double total_eta;   /* set by the caller before each progress_step */

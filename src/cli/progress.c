@@ -62,7 +62,8 @@ void progress_step(void *user, int epoch, int step, int steps)
     if (step <= 1 || p->epoch_start == 0.0) p->epoch_start = now;
     double elapsed = now - p->epoch_start;
     bp_bar b = {
-        .label = p->label, .epoch = epoch, .epochs = p->epochs, .step = step, .steps = steps,
+        .tag = p->tag[0] ? p->tag : NULL, .label = p->label,
+        .epoch = epoch, .epochs = p->epochs, .step = step, .steps = steps,
         .elapsed = elapsed, .eta = step > 1 ? elapsed / (step - 1) * (steps - step + 1) : NAN,
         .total = p->total, .total_eta = p->total_eta,
     };
@@ -73,7 +74,8 @@ void progress_evaluating(bp_progress *p, int epoch, int valid_n, int test_n)
 {
     if (!p->tty) return;
     bp_bar b = {
-        .label = p->label, .epoch = epoch, .epochs = p->epochs, .step = 1, .steps = 1,
+        .tag = p->tag[0] ? p->tag : NULL, .label = p->label,
+        .epoch = epoch, .epochs = p->epochs, .step = 1, .steps = 1,
         .total = p->total, .total_eta = p->total_eta,
         .evaluating = 1, .valid_n = valid_n, .test_n = test_n,
     };

@@ -300,15 +300,19 @@ static void epoch_line(sweep_ui *ui)
     snprintf(t[1], sizeof t[1], "epoch %d/%d", ui->line_epoch, ui->epochs);
     snprintf(t[2], sizeof t[2], "%d/%d", ui->line_epoch, ui->epochs);
     snprintf(t[3], sizeof t[3], "test %.2f%%", ok ? 100.0 * ui->line_test / ok : NAN);
-    snprintf(t[4], sizeof t[4], "(mean of %d run%s)", ok, bp_plural_s(ok));
     snprintf(t[5], sizeof t[5], "(%d run%s)", ok, bp_plural_s(ok));
+    if (ok == 1) snprintf(t[4], sizeof t[4], "%s", t[5]);
+    else snprintf(t[4], sizeof t[4], "(mean of %d runs)", ok);
     char d[32];
     bp_format_duration(eta_seconds(ui), d, sizeof d);
     snprintf(t[7], sizeof t[7], "ETA %s", d);
     bp_line_field f[] = {
-        {{"biopp sweep:", NULL, ""}, 1, 0, 0}, {{t[0], NULL, NULL}, 9, 0, 0},
-        {{ui->name, NULL, NULL}, 3, 1, 1},  {{t[1], NULL, t[2]}, 8, 0, 0},
-        {{t[3], NULL, NULL}, 7, 0, 0},         {{t[4], t[5], ""}, 2, 0, 0},
+        {{"biopp sweep:", NULL, ""}, 1, 0, 0},
+        {{t[0], NULL, NULL}, 9, 0, 0},
+        {{ui->name, NULL, NULL}, 3, 1, 1},
+        {{t[1], NULL, t[2]}, 8, 0, 0},
+        {{t[3], NULL, NULL}, 7, 0, 0},
+        {{t[4], t[5], ""}, 2, 0, 0},
         {{ui->line_diverged ? "some diverged" : "", NULL, NULL}, 5, 0, 0},
         {{t[7], NULL, NULL}, 6, 0, 0},
     };
@@ -364,13 +368,11 @@ static int live_runs(const bp_sweep *s, const char *out, const bp_sweep_cell *c)
 
 static void start_cell(sweep_ui *ui, const char *out, const bp_sweep_cell *c)
 {
-    char label[sizeof ui->bar.label];
     ui->epochs = c->cfg.epochs;
     ui->cell = c->index + 1;
     snprintf(ui->name, sizeof ui->name, "%s", c->name);
-    cell_tag(label, sizeof label, ui, ui->cell);
-    snprintf(label + strlen(label), sizeof label - strlen(label), " %.80s", c->name);
-    progress_init(&ui->bar, label, c->cfg.epochs); /* the bar shortens a long name */
+    progress_init(&ui->bar, c->name, c->cfg.epochs); /* the bar shortens a long name */
+    cell_tag(ui->bar.tag, sizeof ui->bar.tag, ui, ui->cell);
     ui->bar.total = "sweep";
     ui->observed = 0;
     ui->live = live_runs(ui->s, out, c);
@@ -409,14 +411,17 @@ static void print_cell_result(sweep_ui *ui, const char *out, const bp_sweep_cell
     char d[32];
     bp_format_duration(seconds, d, sizeof d);
     snprintf(t[6], sizeof t[6], "in %s;", d);
-    double eta = eta_seconds(ui);
-    bp_format_duration(eta > 0 ? eta : 0.0, d, sizeof d);
+    bp_format_duration(eta_seconds(ui), d, sizeof d);
     snprintf(t[5], sizeof t[5], "sweep ETA %s", d);
     snprintf(t[7], sizeof t[7], "ETA %s", d);
     bp_line_field f[] = {
-        {{"biopp sweep:", NULL, ""}, 1, 0, 0}, {{t[0], NULL, NULL}, 9, 0, 0}, {{name, NULL, NULL}, 3, 1, 1},
-        {{t[1], NULL, NULL}, 8, 0, 0},         {{t[2], t[3], r.diverged ? t[4] : ""}, 5, 0, 0},
-        {{t[6], NULL, NULL}, 2, 0, 0},         {{t[5], NULL, t[7]}, 6, 0, 0},
+        {{"biopp sweep:", NULL, ""}, 1, 0, 0},
+        {{t[0], NULL, NULL}, 9, 0, 0},
+        {{name, NULL, NULL}, 3, 1, 1},
+        {{t[1], NULL, NULL}, 8, 0, 0},
+        {{t[2], t[3], r.diverged ? t[4] : ""}, 5, 0, 0},
+        {{t[6], NULL, NULL}, 2, 0, 0},
+        {{t[5], NULL, t[7]}, 6, 0, 0},
     };
     bp_fit_line(line, sizeof line, cli_term_width(), f, (int)(sizeof f / sizeof f[0]));
     progress_line(&ui->bar, line);
