@@ -123,18 +123,18 @@ static void on_evaluate(void *user, int epoch, int valid_n, int test_n)
  * fitted to the terminal. */
 static void print_header(const bp_config *cfg)
 {
-    char t[5][64], hidden[128], model[320], line[1024];
+    char t[4][64], hidden[128], model[320], line[1024];
     bp_format_hidden(cfg->n_hidden, cfg->hidden, hidden, sizeof hidden);
     snprintf(model, sizeof model, "%s %s %s %s,", cfg->dataset, bp_rule_name(cfg->rule), hidden,
              bp_act_name(cfg->activation));
-    snprintf(t[1], sizeof t[1], "%d epoch%s,", cfg->epochs, bp_plural_s(cfg->epochs));
-    snprintf(t[2], sizeof t[2], "batch %d,", cfg->batch);
-    snprintf(t[3], sizeof t[3], "%s lr %g,", bp_optimizer_name(cfg->optimizer), cfg->lr);
-    snprintf(t[4], sizeof t[4], "seed %llu,", (unsigned long long)cfg->seed);
+    snprintf(t[0], sizeof t[0], "%d epoch%s,", cfg->epochs, bp_plural_s(cfg->epochs));
+    snprintf(t[1], sizeof t[1], "batch %d,", cfg->batch);
+    snprintf(t[2], sizeof t[2], "%s lr %g,", bp_optimizer_name(cfg->optimizer), cfg->lr);
+    snprintf(t[3], sizeof t[3], "seed %llu,", (unsigned long long)cfg->seed);
     bp_line_field f[] = {
         {{"biopp train:", NULL, "train:"}, 2, 0, 1}, {{model, NULL, NULL}, 9, 0, 1},
-        {{t[1], NULL, NULL}, 8, 0, 1}, {{t[2], NULL, NULL}, 5, 0, 1},
-        {{t[3], NULL, NULL}, 7, 0, 1}, {{t[4], NULL, NULL}, 6, 0, 1},
+        {{t[0], NULL, NULL}, 8, 0, 1}, {{t[1], NULL, NULL}, 5, 0, 1},
+        {{t[2], NULL, NULL}, 7, 0, 1}, {{t[3], NULL, NULL}, 6, 0, 1},
         {{bp_device_name(cfg->device), NULL, NULL}, 4, 0, 1},
     };
     bp_fit_line(line, sizeof line, cli_term_width(), f, (int)(sizeof f / sizeof f[0]));
