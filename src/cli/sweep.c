@@ -262,6 +262,8 @@ typedef struct {
     double cell_start;
     int quiet;                 /* a --jobs child: no progress bar, no header */
     int jobs;                  /* processes sharing the list (--jobs) */
+    const char *out;
+    bp_sweep_cell *scratch;    /* for refresh_done */
 } sweep_ui;
 
 /* Seconds to finish the list: the time per unit of cost measured so far,
@@ -469,6 +471,17 @@ static int count_pending(const bp_sweep *s, const char *out, const cell_list *l,
 /* A cell finished by another process counts zero. */
 static void cell_done_elsewhere(sweep_ui *ui, int j) { ui->eta[j].before = ui->eta[j].done = 1; }
 
+/* With --jobs, the cells the other jobs finished meanwhile. */
+static void refresh_done(sweep_ui *ui)
+{
+    bp_error err;
+    for (int j = 0; ui->jobs > 1 && j < ui->l->n; j++)
+        if (ui->eta[j].done < 1 && j != ui->cur &&
+            !bp_sweep_cell_at(ui->s, ui->l->cell[j], ui->scratch, &err) &&
+            bp_sweep_cell_done(ui->s, ui->out, ui->scratch))
+            cell_done_elsewhere(ui, j);
+}
+
 /* 130 or 75 for a stop, by the signal that asked for it. */
 static int stop_status(void) { return bp_stop_signal == SIGUSR1 ? BP_EXIT_REQUEUE : 130; }
 
@@ -500,6 +513,7 @@ static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp
         fprintf(stderr, "biopp sweep: %s\n", err.msg);
         return 1;
     }
+    refresh_done(ui);
     print_cell_result(ui, out, c, cli_now() - t0);
     return 0;
 }
@@ -554,12 +568,15 @@ static int train_list(const bp_sweep *s, const char *out, const cell_list *l, in
     dataset_cache *dc = calloc(1, sizeof *dc);
     int *held = calloc((size_t)l->n + 1, sizeof *held);
     bp_eta_cell *eta = calloc((size_t)l->n + 1, sizeof *eta);
-    int rc = c && ui && dc && held && eta ? 0 : 1;
+    bp_sweep_cell *scratch = malloc(sizeof *scratch);
+    int rc = c && ui && dc && held && eta && scratch ? 0 : 1;
     if (rc) fprintf(stderr, "biopp sweep: out of memory\n");
     if (!rc) {
         ui->s = s;
         ui->l = l;
         ui->eta = eta;
+        ui->out = out;
+        ui->scratch = scratch;
         ui->quiet = jobs > 1;
         ui->jobs = jobs;
         int done = count_pending(s, out, l, c, ui->eta);
@@ -586,6 +603,7 @@ static int train_list(const bp_sweep *s, const char *out, const cell_list *l, in
         }
     }
     if (dc && dc->loaded) bp_dataset_free(&dc->ds);
+    free(scratch);
     free(eta);
     free(held);
     free(dc);
