@@ -581,7 +581,8 @@ static int train_list(const bp_sweep *s, const char *out, const cell_list *l, in
         ui->jobs = jobs;
         int done = count_pending(s, out, l, c, ui->eta);
         if (!ui->quiet)
-            fprintf(stderr, "biopp sweep: %d cell%s x %d seed%s = %d run%s (%d cell%s done before)\n",
+            fprintf(stderr,
+                    "biopp sweep: %d cell%s x %d seed%s = %d run%s (%d cell%s done before)\n",
                     l->n, bp_plural_s(l->n), s->n_seeds, bp_plural_s(s->n_seeds),
                     l->n * s->n_seeds, bp_plural_s(l->n * s->n_seeds), done, bp_plural_s(done));
     }
