@@ -258,6 +258,8 @@ typedef struct {
     const cell_list *l;
     bp_eta_cell *eta;          /* per cell of the list */
     int cur, observed;         /* the cell being trained (index in l); its start seen */
+    int solo_run;              /* --solo: the cell's runs train one after the other */
+    double run_frac;           /* fraction of the current run (group) reached */
     double seconds;            /* wall time of earlier cells' training */
     double cell_start;
     int quiet;                 /* a --jobs child: no progress bar, no header */
@@ -279,6 +281,11 @@ static double eta_seconds(const sweep_ui *ui)
 static void cell_reached(sweep_ui *ui, double frac)
 {
     bp_eta_cell *e = &ui->eta[ui->cur];
+    if (ui->s->solo && ui->s->n_seeds > 1) { /* the epochs start again with each run */
+        if (frac < ui->run_frac && ui->solo_run < ui->s->n_seeds - 1) ui->solo_run++;
+        ui->run_frac = frac;
+        frac = (ui->solo_run + frac) / ui->s->n_seeds;
+    }
     if (!ui->observed) e->before = frac;
     ui->observed = 1;
     e->done = frac;
@@ -376,7 +383,8 @@ static void start_cell(sweep_ui *ui, const char *out, const bp_sweep_cell *c)
     progress_init(&ui->bar, c->name, c->cfg.epochs); /* the bar shortens a long name */
     cell_tag(ui->bar.tag, sizeof ui->bar.tag, ui, ui->cell);
     ui->bar.total = "sweep";
-    ui->observed = 0;
+    ui->observed = ui->solo_run = 0;
+    ui->run_frac = 0.0;
     ui->live = live_runs(ui->s, out, c);
     ui->line_epoch = ui->line_runs = ui->line_diverged = 0;
     ui->last_line = ui->cell_start = cli_now();
@@ -387,7 +395,11 @@ static void end_cell(sweep_ui *ui, int finished)
     progress_clear(&ui->bar);
     ui->seconds += cli_now() - ui->cell_start;
     ui->cell_start = 0.0;
-    if (finished) cell_reached(ui, 1.0);
+    if (finished) { /* every run: also those finished before (--solo) */
+        bp_eta_cell *e = &ui->eta[ui->cur];
+        if (!ui->observed) e->before = 1.0;
+        e->done = 1.0;
+    }
 }
 
 static void print_cell_result(sweep_ui *ui, const char *out, const bp_sweep_cell *c,
