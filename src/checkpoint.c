@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "biopp/fsutil.h"
+#include "biopp/plural.h"
 #include "biopp/runner.h"
 #include "biopp/train.h"
 
@@ -275,8 +276,9 @@ bp_status bp_checkpoint_load(bp_group *g, int r, const char *path, bp_error *err
     bp_status rc = read_all(path, &b, err);
     if (!rc) rc = check_header(&b, net, r, path, &epoch, &step, &pos, &version, err);
     if (!rc && (pos < 0 || pos >= bp_group_steps_per_epoch(g)))
-        rc = bp_fail(err, BP_ERR_FORMAT, "%s: step %lld of an epoch of %d steps", path,
-                     (long long)pos, bp_group_steps_per_epoch(g));
+        rc = bp_fail(err, BP_ERR_FORMAT, "%s: step %lld of an epoch of %d step%s", path,
+                     (long long)pos, bp_group_steps_per_epoch(g),
+                     bp_plural_s(bp_group_steps_per_epoch(g)));
     /* Every header field is a multiple of 4 bytes long, so the arrays start
      * float-aligned inside the malloc'd buffer and upload from it directly. */
     if (!rc) rc = load_arrays(&b, g, r, path, err);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "biopp/fsutil.h"
+#include "biopp/plural.h"
 
 void bp_run_path(char *buf, size_t size, const char *dir, const char *file)
 {
@@ -144,8 +145,8 @@ static bp_status load_existing(bp_run_log *log, const char *path, int keep, bp_e
     }
     free(text);
     if (!rc && log->n != keep)
-        rc = bp_fail(err, BP_ERR_FORMAT, "%s: holds %d epochs, the checkpoint is at epoch %d",
-                     path, log->n, keep);
+        rc = bp_fail(err, BP_ERR_FORMAT, "%s: holds %d epoch%s, the checkpoint is at epoch %d",
+                     path, log->n, bp_plural_s(log->n), keep);
     return rc;
 }
 

@@ -276,6 +276,8 @@ static bp_status record_epoch(runner *x, bp_epoch_metrics *m, int checkpoint,
 static bp_status record_untrained(runner *x, bp_epoch_metrics *m, bp_error *err)
 {
     int live;
+    if (x->o->on_evaluate)
+        x->o->on_evaluate(x->o->user, 0, bp_group_valid_size(x->g), x->ds->test.n);
     bp_status rc = bp_group_evaluate_untrained(x->g, m, err);
     return rc ? rc : record_epoch(x, m, 1, &live, err);
 }
@@ -287,6 +289,16 @@ static const char *saved_or_not(const runner *x)
     return x->o->dirs ? "state saved" : "nothing was saved (no run directory)";
 }
 
+/* Forwards per-step progress; after the last step of the epoch, reports
+ * the evaluation that follows (the bar would sit at 100% meanwhile). */
+static void step_progress(void *user, int epoch, int step, int steps)
+{
+    runner *x = user;
+    if (x->o->progress) x->o->progress(x->o->user, epoch, step, steps);
+    if (step == steps && x->o->on_evaluate)
+        x->o->on_evaluate(x->o->user, epoch, bp_group_valid_size(x->g), x->ds->test.n);
+}
+
 static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err)
 {
     const bp_config *cfg = x->cfg;
@@ -294,9 +306,10 @@ static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err
     if (!m) return bp_fail(err, BP_ERR_NOMEM, "out of host memory");
     bp_status rc = BP_OK;
     int live = 1;
+    bp_progress_fn progress = x->o->progress || x->o->on_evaluate ? step_progress : NULL;
     if (cfg->epochs == 0 && start == 0) rc = record_untrained(x, m, err);
     for (int e = start; e < cfg->epochs && live && !rc; e++) {
-        rc = bp_group_train_epoch(x->g, x->o->progress, x->o->user, m, err);
+        rc = bp_group_train_epoch(x->g, progress, x, m, err);
         if (rc == BP_ERR_INTERRUPTED) {
             int pos = bp_group_step_in_epoch(x->g), steps = bp_group_steps_per_epoch(x->g);
             rc = save_mid_epoch(x, err);

@@ -197,7 +197,7 @@ static bp_status issue_steps(bp_group *g, int first, int stoppable, int *stopped
                            : NULL;
         BP_TRY(bp_train_step_measured(
             net, be, net->metrics + (size_t)s * net->metric_slots * net->R, align));
-        if (progress && (s % every == 0 || s == g->steps - 1))
+        if (progress && s % every == 0 && s < g->steps - 1) /* the last: bp_group_train_epoch */
             progress(user, g->epoch + 1, s + 1, g->steps);
     }
     return BP_OK;
@@ -336,6 +336,9 @@ bp_status bp_group_train_epoch(bp_group *g, bp_progress_fn progress, void *user,
     if (stopped)
         return bp_fail(err, BP_ERR_INTERRUPTED, "stopped after step %d of %d of epoch %d",
                        g->pos, g->steps, g->epoch + 1);
+    /* The steps are done (run_steps waited for them; a replayed recording
+     * reported none): the epoch's last report, before its evaluation. */
+    if (progress) progress(user, g->epoch + 1, g->steps, g->steps);
     size_t nm = (size_t)g->steps * net->metric_slots * net->R;
     if (be->ops->download(be, net->host_metrics, net->metrics, nm * sizeof(float)))
         return bp_backend_fail(be, err, "downloading training metrics");

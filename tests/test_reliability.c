@@ -116,7 +116,7 @@ Test(reliability, metrics_jsonl_huge_epoch_is_not_cast)
                                             "{\"epoch\":1e308,\"test_error\":0.1}\n");
     bp_run_log log;
     cr_expect_eq(bp_run_log_open(&log, dir, 2, &err), BP_ERR_FORMAT);
-    cr_expect(strstr(err.msg, "holds 1 epochs, the checkpoint is at epoch 2"), "%s", err.msg);
+    cr_expect(strstr(err.msg, "holds 1 epoch, the checkpoint is at epoch 2"), "%s", err.msg);
     bp_run_log_close(&log);
     cr_expect_eq(bp_run_log_open(&log, dir, 1, &err), BP_OK, "%s", err.msg);
     cr_expect_eq(log.n, 1);

@@ -567,7 +567,7 @@ Test(sweep, killed_sweep_resumes_to_the_same_result, .timeout = 120)
     rc = run_sweep(cfg, cut, NULL);
     log = log_of(cut);
     cr_assert_eq(rc, 0, "%s", log);
-    th_assert_has(log, "(1 cells done before)");
+    th_assert_has(log, "(1 cell done before)");
     free(log);
     static const char *files[] = {"summary.csv", "summary.md", "summary.json", "sweep.ini"};
     for (int i = 0; i < 4; i++)

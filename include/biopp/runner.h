@@ -14,6 +14,10 @@ typedef struct {
     int resume;                /* continue from checkpoints found in dirs */
     volatile sig_atomic_t *stop; /* set asynchronously: stop at the next step (CPU) */
     bp_progress_fn progress;   /* per-step progress (may be NULL) */
+    /* After an epoch's last step, before its validation and test sets are
+     * evaluated (valid_n, test_n samples), so that a progress bar can say
+     * so (may be NULL). Training resumes with the next epoch's progress. */
+    void (*on_evaluate)(void *user, int epoch, int valid_n, int test_n);
     /* After each epoch, for each run still training (may be NULL). */
     void (*on_epoch)(void *user, int r, const bp_epoch_metrics *m);
     void *user;

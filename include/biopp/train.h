@@ -30,7 +30,8 @@ typedef struct {
 
 typedef struct bp_group bp_group;
 
-/* Called every few steps during an epoch (may be NULL). */
+/* Called every few steps during an epoch (may be NULL); the last call
+ * (step == steps) comes once the steps are done, before the evaluation. */
 typedef void (*bp_progress_fn)(void *user, int epoch, int step, int steps);
 
 bp_status bp_group_create(const bp_config *cfg, const uint64_t *seeds, int R,

@@ -29,19 +29,32 @@ int cli_print_config(const bp_config *cfg);
  * default that no cell reads. Returns how many were printed. */
 int cli_sweep_warnings(const char *cmd, const bp_sweep *s);
 
-/* Progress display on stderr: a bar with ETA when stderr is a terminal,
- * otherwise nothing per step (one line per epoch comes from print_epoch). */
+/* Progress display on stderr: a bar with ETA, redrawn in place, when
+ * stderr is a terminal, otherwise nothing per step; the per-epoch lines
+ * (print_epoch, progress_line) come either way. Every line is fitted to
+ * cli_term_width() (include/biopp/progress_line.h). */
 typedef struct {
     int tty;
+    int drawn;          /* a bar is on the screen */
     double epoch_start;
-    char label[96];
+    char tag[24];       /* "[3/12]": a sweep cell's place, or "" */
+    char label[256];
     int epochs;
+    const char *total;  /* what total_eta covers ("run", "sweep") or NULL */
+    double total_eta;   /* set by the caller before each progress_step */
 } bp_progress;
 
 void progress_init(bp_progress *p, const char *label, int epochs);
 void progress_step(void *user, int epoch, int step, int steps);
+/* The epoch's steps are done; its valid and test sets are evaluated. */
+void progress_evaluating(bp_progress *p, int epoch, int valid_n, int test_n);
 void progress_clear(bp_progress *p);
-void print_epoch(const char *label, int epochs, const bp_epoch_metrics *m);
+/* Writes line and a newline to stderr, clearing the bar first. */
+void progress_line(bp_progress *p, const char *line);
+void print_epoch(bp_progress *p, const char *label, int epochs, const bp_epoch_metrics *m);
+
+/* Columns of the terminal on stderr (TIOCGWINSZ), else $COLUMNS, else 80. */
+int cli_term_width(void);
 
 double cli_now(void);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "biopp/plural.h"
 #include "biopp/sweep.h"
 #include "args.h"
 #include "cli.h"
@@ -44,8 +45,8 @@ static int list_runs(const bp_sweep *s, const char *dir, int *runs, bp_error *er
                 printf("missing:  %s/seed-%" PRIu64 "\n", c->name, x->seed);
                 missing++;
             } else if (x->state == BP_SWEEP_DIVERGED) {
-                printf("diverged: %s/seed-%" PRIu64 " (after %d epochs)\n", c->name, x->seed,
-                       x->epochs);
+                printf("diverged: %s/seed-%" PRIu64 " (after %d epoch%s)\n", c->name, x->seed,
+                       x->epochs, bp_plural_s(x->epochs));
                 diverged++;
             }
         }
@@ -54,8 +55,9 @@ static int list_runs(const bp_sweep *s, const char *dir, int *runs, bp_error *er
     }
     free(c);
     if (!*failed)
-        fprintf(stderr, "biopp merge: %s: %d cells, %d runs: %d finished (%d diverged), %d missing\n",
-                dir, s->n_cells, *runs, *runs - missing, diverged, missing);
+        fprintf(stderr, "biopp merge: %s: %d cell%s, %d run%s: %d finished (%d diverged), "
+                        "%d missing\n", dir, s->n_cells, bp_plural_s(s->n_cells), *runs,
+                bp_plural_s(*runs), *runs - missing, diverged, missing);
     return missing;
 }
 
@@ -99,9 +101,9 @@ int cmd_merge(int argc, char **argv)
         fprintf(stderr, "biopp merge: %s\n", err.msg);
         rc = 1;
     } else if (!rc && missing && !partial) {
-        fprintf(stderr, "biopp merge: %d of %d runs missing: not summarised (run the missing "
+        fprintf(stderr, "biopp merge: %d of %d run%s missing: not summarised (run the missing "
                         "shards again, or --allow-partial to summarise anyway)\n",
-                missing, runs);
+                missing, runs, bp_plural_s(runs));
         rc = 3;
     } else if (!rc && bp_sweep_write_summary(s, dir, &md, &err)) {
         fprintf(stderr, "biopp merge: writing the summary: %s\n", err.msg);

@@ -5,6 +5,7 @@
 
 #include "biopp/plot.h"
 #include "args.h"
+#include "biopp/plural.h"
 #include "cli.h"
 
 static void plot_usage(FILE *f)
@@ -69,6 +70,6 @@ int cmd_plot(int argc, char **argv)
         fprintf(stderr, "biopp plot: %s\n", err.msg);
         return 1;
     }
-    fprintf(stderr, "biopp plot: %d chart%s in %s\n", charts, charts == 1 ? "" : "s", out);
+    fprintf(stderr, "biopp plot: %d chart%s in %s\n", charts, bp_plural_s(charts), out);
     return 0;
 }

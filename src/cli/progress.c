@@ -1,10 +1,15 @@
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "biopp/progress_line.h"
 #include "cli.h"
+
+#define MAX_COLUMNS 1000
 
 double cli_now(void)
 {
@@ -13,12 +18,40 @@ double cli_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int cli_term_width(void)
+{
+    struct winsize ws;
+    int cols = 0;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) cols = ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    char *end;
+    if (!cols && env && *env) {
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v > 0) cols = v > MAX_COLUMNS ? MAX_COLUMNS : (int)v;
+    }
+    if (cols > MAX_COLUMNS) cols = MAX_COLUMNS;
+    return cols > 0 ? cols : 80;
+}
+
 void progress_init(bp_progress *p, const char *label, int epochs)
 {
     memset(p, 0, sizeof *p);
     p->tty = isatty(STDERR_FILENO);
     snprintf(p->label, sizeof p->label, "%s", label);
     p->epochs = epochs;
+    p->total_eta = NAN;
+}
+
+/* Redraws the bar over the previous one: carriage return, the line, and
+ * erase-to-end-of-line. One column stays free: writing the last one leaves
+ * some terminals waiting to wrap, where the erase would eat a character. */
+static void draw(bp_progress *p, const bp_bar *b)
+{
+    char line[4 * MAX_COLUMNS];
+    bp_format_bar(line, sizeof line, cli_term_width() - 1, b);
+    fprintf(stderr, "\r%s\033[K", line);
+    fflush(stderr);
+    p->drawn = 1;
 }
 
 void progress_step(void *user, int epoch, int step, int steps)
@@ -28,35 +61,46 @@ void progress_step(void *user, int epoch, int step, int steps)
     double now = cli_now();
     if (step <= 1 || p->epoch_start == 0.0) p->epoch_start = now;
     double elapsed = now - p->epoch_start;
-    double eta = step > 1 ? elapsed / (step - 1) * (steps - step + 1) : 0.0;
-    int width = 30, fill = (int)((double)step / steps * width);
-    char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
-    bar[width] = '\0';
-    fprintf(stderr, "\r%s epoch %d/%d [%s] %3d%%  %.1fs  ETA %.1fs   ", p->label, epoch,
-            p->epochs, bar, 100 * step / steps, elapsed, eta);
-    fflush(stderr);
+    bp_bar b = {
+        .tag = p->tag[0] ? p->tag : NULL, .label = p->label,
+        .epoch = epoch, .epochs = p->epochs, .step = step, .steps = steps,
+        .elapsed = elapsed, .eta = step > 1 ? elapsed / (step - 1) * (steps - step + 1) : NAN,
+        .total = p->total, .total_eta = p->total_eta,
+    };
+    draw(p, &b);
+}
+
+void progress_evaluating(bp_progress *p, int epoch, int valid_n, int test_n)
+{
+    if (!p->tty) return;
+    bp_bar b = {
+        .tag = p->tag[0] ? p->tag : NULL, .label = p->label,
+        .epoch = epoch, .epochs = p->epochs, .step = 1, .steps = 1,
+        .total = p->total, .total_eta = p->total_eta,
+        .evaluating = 1, .valid_n = valid_n, .test_n = test_n,
+    };
+    draw(p, &b);
 }
 
 void progress_clear(bp_progress *p)
 {
-    if (p->tty) fprintf(stderr, "\r%*s\r", 100, "");
+    if (p->tty && p->drawn) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+    p->drawn = 0;
     p->epoch_start = 0.0;
 }
 
-static void pct(char *buf, size_t n, double v)
+void progress_line(bp_progress *p, const char *line)
 {
-    if (v < 0) snprintf(buf, n, "  -   ");
-    else snprintf(buf, n, "%6.2f%%", 100.0 * v);
+    if (p) progress_clear(p);
+    fprintf(stderr, "%s\n", line);
 }
 
-void print_epoch(const char *label, int epochs, const bp_epoch_metrics *m)
+void print_epoch(bp_progress *p, const char *label, int epochs, const bp_epoch_metrics *m)
 {
-    char tr[16], va[16], te[16];
-    pct(tr, sizeof tr, m->train_error);
-    pct(va, sizeof va, m->valid_error);
-    pct(te, sizeof te, m->test_error);
-    fprintf(stderr, "%s epoch %3d/%d  loss %.4f  fb_loss %.4f  train %s  valid %s  test %s  %.1fs%s\n",
-            label, m->epoch, epochs, m->train_loss, m->feedback_loss, tr, va, te, m->seconds,
-            m->diverged ? "  DIVERGED" : "");
+    char line[4 * MAX_COLUMNS];
+    bp_format_epoch_line(line, sizeof line, cli_term_width(), label, epochs, m);
+    progress_line(p, line);
 }

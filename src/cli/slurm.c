@@ -11,6 +11,7 @@
 
 #include "biopp/data.h"
 #include "biopp/fsutil.h"
+#include "biopp/plural.h"
 #include "biopp/runner.h"
 #include "biopp/sweep.h"
 #include "args.h"
@@ -352,8 +353,8 @@ static int submit(const job_paths *p, int shards)
     snprintf(job, sizeof job, "%s/job.sbatch", p->dir);
     snprintf(merge, sizeof merge, "%s/merge.sbatch", p->dir);
     if (sbatch(NULL, job, array_id, sizeof array_id)) return 1;
-    printf("submitted array job %s (%d tasks): logs in %s/logs/%s_<task>.out\n", array_id, shards,
-           p->dir, array_id);
+    printf("submitted array job %s (%d task%s): logs in %s/logs/%s_<task>.out\n", array_id, shards,
+           bp_plural_s(shards), p->dir, array_id);
     if (sbatch(array_id, merge, merge_id, sizeof merge_id)) return 1;
     printf("submitted merge job %s (after array job %s succeeds): %s/logs/merge_%s.out\n",
            merge_id, array_id, p->dir, merge_id);
@@ -397,11 +398,13 @@ int cmd_slurm(int argc, char **argv)
     if (!rc) rc = write_script(p->dir, "job.sbatch", job_script(&a, p));
     if (!rc) rc = write_script(p->dir, "merge.sbatch", merge_script(&a, p));
     if (!rc && a.shards > s->n_cells)
-        fprintf(stderr, "biopp slurm: note: %d shards for %d cells; %d tasks will have nothing "
-                        "to do\n", a.shards, s->n_cells, a.shards - s->n_cells);
+        fprintf(stderr, "biopp slurm: note: %d shards for %d cell%s; %d task%s will have nothing "
+                        "to do\n", a.shards, s->n_cells, bp_plural_s(s->n_cells),
+                a.shards - s->n_cells, bp_plural_s(a.shards - s->n_cells));
     if (!rc) {
-        fprintf(stderr, "biopp slurm: %d cells x %d seeds in %d shards: %s/job.sbatch, "
-                        "%s/merge.sbatch\n", s->n_cells, s->n_seeds, a.shards, p->dir, p->dir);
+        fprintf(stderr, "biopp slurm: %d cell%s x %d seed%s in %d shard%s: %s/job.sbatch, "
+                        "%s/merge.sbatch\n", s->n_cells, bp_plural_s(s->n_cells), s->n_seeds,
+                bp_plural_s(s->n_seeds), a.shards, bp_plural_s(a.shards), p->dir, p->dir);
         if (a.submit) {
             rc = submit(p, a.shards);
         } else {

@@ -10,7 +10,9 @@
 
 #include "biopp/backend.h"
 #include "biopp/data.h"
+#include "biopp/eta.h"
 #include "biopp/fsutil.h"
+#include "biopp/progress_line.h"
 #include "biopp/runner.h"
 #include "biopp/sweep.h"
 #include "args.h"
@@ -158,14 +160,6 @@ static int print_spec(const bp_sweep *s)
     return 0;
 }
 
-static void format_duration(double s, char *buf, size_t n)
-{
-    if (!isfinite(s) || s < 0) snprintf(buf, n, "?");
-    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else snprintf(buf, n, "%.1fs", s);
-}
-
 /* ---- the cells of this process ------------------------------------------ */
 
 /* The cells this command trains: the shard's (--shard K/N) or all, in cell
@@ -235,8 +229,8 @@ static void print_shards(const sweep_args *a, const cell_list *l)
 {
     double total = 0;
     for (int k = 0; k < l->shards; k++) total += l->load[k];
-    printf("shard %d of %d: %d cells, estimated cost %.3g FLOP (%.1f%% of the sweep; "
-           "shards:", a->shard, a->shards, l->n, l->load[a->shard],
+    printf("shard %d of %d: %d cell%s, estimated cost %.3g FLOP (%.1f%% of the sweep; "
+           "shards:", a->shard, a->shards, l->n, bp_plural_s(l->n), l->load[a->shard],
            total > 0 ? 100.0 * l->load[a->shard] / total : 0.0);
     for (int k = 0; k < l->shards; k++)
         printf(" %.1f%%", total > 0 ? 100.0 * l->load[k] / total : 0.0);
@@ -253,8 +247,9 @@ static int dry_run(const bp_sweep *s, const sweep_args *a, const cell_list *l)
     }
     bp_sweep_cell *c = malloc(sizeof *c);
     if (!c) return 1;
-    printf("%s: %d cells x %d seeds = %d runs\n", s->source, s->n_cells, s->n_seeds,
-           s->n_cells * s->n_seeds);
+    printf("%s: %d cell%s x %d seed%s = %d run%s\n", s->source, s->n_cells,
+           bp_plural_s(s->n_cells), s->n_seeds, bp_plural_s(s->n_seeds), s->n_cells * s->n_seeds,
+           bp_plural_s(s->n_cells * s->n_seeds));
     printf("seeds:");
     for (int r = 0; r < s->n_seeds; r++) printf(" %" PRIu64, s->seeds[r]);
     printf("\n");
@@ -266,8 +261,9 @@ static int dry_run(const bp_sweep *s, const sweep_args *a, const cell_list *l)
             free(c);
             return 1;
         }
-        printf("%4d/%d  %-40s  %d runs x %d epochs%s\n", i + 1, s->n_cells, c->name,
-               s->n_seeds, c->cfg.epochs, cell_state(s, out, c));
+        printf("%4d/%d  %-40s  %d run%s x %d epoch%s%s\n", i + 1, s->n_cells, c->name,
+               s->n_seeds, bp_plural_s(s->n_seeds), c->cfg.epochs, bp_plural_s(c->cfg.epochs),
+               cell_state(s, out, c));
     }
     printf("(dry run: nothing trained)\n");
     free(c);
@@ -285,30 +281,47 @@ typedef struct {
     /* the per-epoch line: runs reported for line_epoch so far, of `live` */
     int live, line_epoch, line_runs, line_diverged;
     double line_test, last_line;
-    /* ETA: work in epoch-runs (one run trained one epoch) */
-    long long left_after;      /* in the pending cells after this one */
-    long long cell_work;       /* R * epochs of this cell */
-    int run_epoch[BP_MAX_SEEDS];
-    long long trained;         /* epoch-runs trained by this process */
+    /* ETA (include/biopp/eta.h): the list's cells by their estimated cost */
+    const cell_list *l;
+    bp_eta_cell *eta;          /* per cell of the list */
+    int cur, observed;         /* the cell being trained (index in l); its start seen */
+    int solo_run;              /* --solo: the cell's runs train one after the other */
+    double run_frac;           /* fraction of the current run (group) reached */
     double seconds;            /* wall time of earlier cells' training */
     double cell_start;
     int quiet;                 /* a --jobs child: no progress bar, no header */
+    int jobs;                  /* processes sharing the list (--jobs) */
+    const char *out;
+    bp_sweep_cell *scratch;    /* for refresh_done */
 } sweep_ui;
 
-static long long cell_left(const sweep_ui *ui)
-{
-    long long done = 0;
-    for (int r = 0; r < ui->s->n_seeds; r++) done += ui->run_epoch[r];
-    return ui->cell_work - done;
-}
-
-/* Seconds to finish the sweep, from the time per epoch-run measured so far. */
-static double eta_seconds(const sweep_ui *ui, int with_cell)
+/* Seconds to finish the list: the time per unit of cost measured so far,
+ * times the cost left (shared by the jobs). */
+static double eta_seconds(const sweep_ui *ui)
 {
     double spent = ui->seconds + (ui->cell_start > 0 ? cli_now() - ui->cell_start : 0.0);
-    if (ui->trained <= 0) return NAN;
-    long long left = ui->left_after + (with_cell ? cell_left(ui) : 0);
-    return spent / (double)ui->trained * (double)left;
+    return bp_eta_seconds(ui->eta, ui->l->n, spent) / (ui->jobs > 1 ? ui->jobs : 1);
+}
+
+/* The current cell has reached `frac` of its epochs; the first report of a
+ * cell marks where this process's measurement of it starts (a resumed cell). */
+static void cell_reached(sweep_ui *ui, double frac)
+{
+    bp_eta_cell *e = &ui->eta[ui->cur];
+    if (ui->s->solo && ui->s->n_seeds > 1) { /* the epochs start again with each run */
+        if (frac < ui->run_frac && ui->solo_run < ui->s->n_seeds - 1) ui->solo_run++;
+        ui->run_frac = frac;
+        frac = (ui->solo_run + frac) / ui->s->n_seeds;
+    }
+    if (!ui->observed) e->before = frac;
+    ui->observed = 1;
+    e->done = frac;
+}
+
+/* "[3/12]", the cell's place in the sweep. */
+static void cell_tag(char *buf, size_t n, const sweep_ui *ui, int cell)
+{
+    snprintf(buf, n, "[%d/%d]", cell, ui->s->n_cells);
 }
 
 /* One line per epoch of the group, at most every LINE_EVERY_S seconds (the
@@ -317,14 +330,30 @@ static void epoch_line(sweep_ui *ui)
 {
     double now = cli_now();
     if (ui->line_epoch >= ui->epochs || now - ui->last_line < LINE_EVERY_S) return;
-    char eta[32];
+    char t[8][64], line[1024];
     int ok = ui->line_runs - ui->line_diverged;
-    format_duration(eta_seconds(ui, 1), eta, sizeof eta);
-    progress_clear(&ui->bar);
-    fprintf(stderr, "biopp sweep: [%d/%d] %s epoch %d/%d  test %.2f%% (mean of %d runs)%s  ETA %s\n",
-            ui->cell, ui->s->n_cells, ui->name, ui->line_epoch, ui->epochs,
-            ok ? 100.0 * ui->line_test / ok : NAN, ok,
-            ui->line_diverged ? "  some diverged" : "", eta);
+    cell_tag(t[0], sizeof t[0], ui, ui->cell);
+    snprintf(t[1], sizeof t[1], "epoch %d/%d", ui->line_epoch, ui->epochs);
+    snprintf(t[2], sizeof t[2], "%d/%d", ui->line_epoch, ui->epochs);
+    snprintf(t[3], sizeof t[3], "test %.2f%%", ok ? 100.0 * ui->line_test / ok : NAN);
+    snprintf(t[5], sizeof t[5], "(%d run%s)", ok, bp_plural_s(ok));
+    if (ok == 1) snprintf(t[4], sizeof t[4], "%s", t[5]);
+    else snprintf(t[4], sizeof t[4], "(mean of %d runs)", ok);
+    char d[32];
+    bp_format_duration(eta_seconds(ui), d, sizeof d);
+    snprintf(t[7], sizeof t[7], "ETA %s", d);
+    bp_line_field f[] = {
+        {{"biopp sweep:", NULL, ""}, 1, 0, 0},
+        {{t[0], NULL, NULL}, 9, 0, 0},
+        {{ui->name, NULL, NULL}, 3, 1, 1},
+        {{t[1], NULL, t[2]}, 8, 0, 0},
+        {{t[3], NULL, NULL}, 7, 0, 0},
+        {{t[4], t[5], ""}, 2, 0, 0},
+        {{ui->line_diverged ? "some diverged" : "", NULL, NULL}, 5, 0, 0},
+        {{t[7], NULL, NULL}, 6, 0, 0},
+    };
+    bp_fit_line(line, sizeof line, cli_term_width(), f, (int)(sizeof f / sizeof f[0]));
+    progress_line(&ui->bar, line);
     ui->last_line = now;
 }
 
@@ -337,12 +366,11 @@ static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
         ui->line_runs = ui->line_diverged = 0;
         ui->line_test = 0.0;
     }
-    ui->trained++;
-    ui->run_epoch[r] = m->diverged ? ui->epochs : m->epoch;
     ui->line_runs++;
     if (m->diverged) ui->line_diverged++;
     else ui->line_test += m->test_error;
     if (ui->line_runs == ui->live) {
+        cell_reached(ui, bp_eta_fraction(m->epoch, ui->epochs, 1, 1));
         epoch_line(ui);
         ui->live -= ui->line_diverged;
     }
@@ -351,7 +379,16 @@ static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
 static void on_progress(void *user, int epoch, int step, int steps)
 {
     sweep_ui *ui = user;
+    cell_reached(ui, bp_eta_fraction(epoch, ui->epochs, step, steps));
+    if (ui->quiet) return;
+    ui->bar.total_eta = eta_seconds(ui);
     progress_step(&ui->bar, epoch, step, steps);
+}
+
+static void on_evaluate(void *user, int epoch, int valid_n, int test_n)
+{
+    sweep_ui *ui = user;
+    if (!ui->quiet) progress_evaluating(&ui->bar, epoch, valid_n, test_n);
 }
 
 /* Runs of the cell that will train: those not recorded as diverged. */
@@ -367,51 +404,68 @@ static int live_runs(const bp_sweep *s, const char *out, const bp_sweep_cell *c)
 
 static void start_cell(sweep_ui *ui, const char *out, const bp_sweep_cell *c)
 {
-    char label[sizeof ui->bar.label];
     ui->epochs = c->cfg.epochs;
     ui->cell = c->index + 1;
     snprintf(ui->name, sizeof ui->name, "%s", c->name);
-    if (snprintf(label, sizeof label, "[%d/%d] %s", ui->cell, ui->s->n_cells, c->name) >=
-        (int)sizeof label)
-        memcpy(label + sizeof label - 4, "...", 4); /* a long name, shortened for the bar */
-    progress_init(&ui->bar, label, c->cfg.epochs);
-    ui->cell_work = (long long)ui->s->n_seeds * c->cfg.epochs;
-    ui->left_after -= ui->cell_work;
-    memset(ui->run_epoch, 0, sizeof ui->run_epoch);
+    progress_init(&ui->bar, c->name, c->cfg.epochs); /* the bar shortens a long name */
+    cell_tag(ui->bar.tag, sizeof ui->bar.tag, ui, ui->cell);
+    ui->bar.total = "sweep";
+    ui->observed = ui->solo_run = 0;
+    ui->run_frac = 0.0;
     ui->live = live_runs(ui->s, out, c);
     ui->line_epoch = ui->line_runs = ui->line_diverged = 0;
     ui->last_line = ui->cell_start = cli_now();
 }
 
-static void end_cell(sweep_ui *ui)
+static void end_cell(sweep_ui *ui, int finished)
 {
     progress_clear(&ui->bar);
     ui->seconds += cli_now() - ui->cell_start;
     ui->cell_start = 0.0;
-    ui->cell_work = 0;
-    memset(ui->run_epoch, 0, sizeof ui->run_epoch);
+    if (finished) { /* every run: also those finished before (--solo) */
+        bp_eta_cell *e = &ui->eta[ui->cur];
+        if (!ui->observed) e->before = 1.0;
+        e->done = 1.0;
+    }
 }
 
-static void print_cell_result(const sweep_ui *ui, const char *out, const bp_sweep_cell *c,
+static void print_cell_result(sweep_ui *ui, const char *out, const bp_sweep_cell *c,
                               double seconds)
 {
     bp_sweep_cell_result r;
     bp_error err = {0};
-    char took[32], eta[32], test[64];
+    char t[8][64], name[BP_SWEEP_NAME_MAX + 2], line[1024];
+    cell_tag(t[0], sizeof t[0], ui, c->index + 1);
     if (bp_sweep_cell_result_read(ui->s, out, c, &r, &err)) {
-        fprintf(stderr, "biopp sweep: [%d/%d] %s: %s\n", c->index + 1, ui->s->n_cells, c->name,
-                err.msg);
+        fprintf(stderr, "biopp sweep: %s %s: %s\n", t[0], c->name, err.msg);
         bp_sweep_cell_result_free(&r);
         return;
     }
-    if (r.n_test >= 2) snprintf(test, sizeof test, "%.2f ± %.2f%%", r.mean_test, r.std_test);
-    else if (r.n_test == 1) snprintf(test, sizeof test, "%.2f%%", r.mean_test);
-    else snprintf(test, sizeof test, "-");
-    format_duration(seconds, took, sizeof took);
-    format_duration(eta_seconds(ui, 0), eta, sizeof eta);
-    fprintf(stderr, "biopp sweep: [%d/%d] %s: test %s (%d runs, %d diverged) in %s; sweep ETA %s\n",
-            c->index + 1, ui->s->n_cells, c->name, test, r.runs, r.diverged, took,
-            ui->left_after > 0 ? eta : "0s");
+    snprintf(name, sizeof name, "%s:", c->name);
+    if (r.n_test >= 2) snprintf(t[1], sizeof t[1], "test %.2f ± %.2f%%", r.mean_test, r.std_test);
+    else if (r.n_test == 1) snprintf(t[1], sizeof t[1], "test %.2f%%", r.mean_test);
+    else snprintf(t[1], sizeof t[1], "test -");
+    snprintf(t[2], sizeof t[2], "(%d run%s, %d diverged)", r.runs, bp_plural_s(r.runs),
+             r.diverged);
+    snprintf(t[3], sizeof t[3], "(%d run%s, %d div.)", r.runs, bp_plural_s(r.runs), r.diverged);
+    snprintf(t[4], sizeof t[4], "%d diverged", r.diverged);
+    char d[32];
+    bp_format_duration(seconds, d, sizeof d);
+    snprintf(t[6], sizeof t[6], "in %s;", d);
+    bp_format_duration(eta_seconds(ui), d, sizeof d);
+    snprintf(t[5], sizeof t[5], "sweep ETA %s", d);
+    snprintf(t[7], sizeof t[7], "ETA %s", d);
+    bp_line_field f[] = {
+        {{"biopp sweep:", NULL, ""}, 1, 0, 0},
+        {{t[0], NULL, NULL}, 9, 0, 0},
+        {{name, NULL, NULL}, 3, 1, 1},
+        {{t[1], NULL, NULL}, 8, 0, 0},
+        {{t[2], t[3], r.diverged ? t[4] : ""}, 5, 0, 0},
+        {{t[6], NULL, NULL}, 2, 0, 0},
+        {{t[5], NULL, t[7]}, 6, 0, 0},
+    };
+    bp_fit_line(line, sizeof line, cli_term_width(), f, (int)(sizeof f / sizeof f[0]));
+    progress_line(&ui->bar, line);
     bp_sweep_cell_result_free(&r);
 }
 
@@ -438,20 +492,33 @@ static const bp_dataset *cell_dataset(dataset_cache *dc, const bp_config *cfg)
     return &dc->ds;
 }
 
-/* Work left (epoch-runs) and cells already done. */
-/* Work left (epoch-runs) and cells already done, of the list. */
+/* The cells of the list for the ETA, by their estimated cost (those done
+ * before count zero); returns how many are done. */
 static int count_pending(const bp_sweep *s, const char *out, const cell_list *l,
-                         bp_sweep_cell *c, long long *work)
+                         bp_sweep_cell *c, bp_eta_cell *eta)
 {
     int done = 0;
     bp_error err;
-    *work = 0;
     for (int j = 0; j < l->n; j++) {
-        if (bp_sweep_cell_at(s, l->cell[j], c, &err)) continue;
-        if (bp_sweep_cell_done(s, out, c)) done++;
-        else *work += (long long)s->n_seeds * c->cfg.epochs;
+        int was = !bp_sweep_cell_at(s, l->cell[j], c, &err) && bp_sweep_cell_done(s, out, c);
+        eta[j] = (bp_eta_cell){.cost = l->cost[l->cell[j]], .before = was, .done = was};
+        done += was;
     }
     return done;
+}
+
+/* A cell finished by another process counts zero. */
+static void cell_done_elsewhere(sweep_ui *ui, int j) { ui->eta[j].before = ui->eta[j].done = 1; }
+
+/* With --jobs, the cells the other jobs finished meanwhile. */
+static void refresh_done(sweep_ui *ui)
+{
+    bp_error err;
+    for (int j = 0; ui->jobs > 1 && j < ui->l->n; j++)
+        if (ui->eta[j].done < 1 && j != ui->cur &&
+            !bp_sweep_cell_at(ui->s, ui->l->cell[j], ui->scratch, &err) &&
+            bp_sweep_cell_done(ui->s, ui->out, ui->scratch))
+            cell_done_elsewhere(ui, j);
 }
 
 /* 130 or 75 for a stop, by the signal that asked for it. */
@@ -464,7 +531,8 @@ static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp
     const bp_dataset *ds = cell_dataset(dc, &c->cfg);
     if (!ds) return 1;
     bp_runner_opts opts = {.stop = &bp_stop_requested,
-                           .progress = ui->quiet ? NULL : on_progress,
+                           .progress = on_progress, /* the ETA's measure, also quiet */
+                           .on_evaluate = on_evaluate,
                            .on_epoch = on_epoch,
                            .user = ui};
     int *diverged = calloc((size_t)ui->s->n_seeds, sizeof *diverged);
@@ -473,7 +541,7 @@ static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp
     double t0 = cli_now();
     bp_status st = diverged ? bp_sweep_run_cell(ui->s, c, out, ds, &opts, diverged, &err)
                             : bp_fail(&err, BP_ERR_NOMEM, "out of memory");
-    end_cell(ui);
+    end_cell(ui, st == BP_OK);
     free(diverged);
     if (st == BP_ERR_INTERRUPTED) {
         fprintf(stderr, "biopp sweep: [%d/%d] %s: %s\n", c->index + 1, ui->s->n_cells, c->name,
@@ -484,6 +552,7 @@ static int train_cell(sweep_ui *ui, dataset_cache *dc, const char *out, const bp
         fprintf(stderr, "biopp sweep: %s\n", err.msg);
         return 1;
     }
+    refresh_done(ui);
     print_cell_result(ui, out, c, cli_now() - t0);
     return 0;
 }
@@ -517,7 +586,7 @@ static int locked_cell(sweep_ui *ui, dataset_cache *dc, const char *out, bp_swee
     }
     int rc = 0;
     if (bp_sweep_cell_done(ui->s, out, c)) { /* finished while we were not looking */
-        ui->left_after -= (long long)ui->s->n_seeds * c->cfg.epochs;
+        cell_done_elsewhere(ui, ui->cur);
         if (!ui->quiet)
             fprintf(stderr, "biopp sweep: [%d/%d] %s: finished by another process\n",
                     c->index + 1, ui->s->n_cells, c->name);
@@ -528,22 +597,33 @@ static int locked_cell(sweep_ui *ui, dataset_cache *dc, const char *out, bp_swee
     return rc;
 }
 
+/* jobs: the processes training the list together (> 1: this is one of
+ * the --jobs children, quiet: no bar, no header). */
 static int train_list(const bp_sweep *s, const char *out, const cell_list *l, int threads,
-                      int quiet)
+                      int jobs)
 {
     bp_sweep_cell *c = malloc(sizeof *c);
     sweep_ui *ui = calloc(1, sizeof *ui);
     dataset_cache *dc = calloc(1, sizeof *dc);
     int *held = calloc((size_t)l->n + 1, sizeof *held);
-    int rc = c && ui && dc && held ? 0 : 1;
+    bp_eta_cell *eta = calloc((size_t)l->n + 1, sizeof *eta);
+    bp_sweep_cell *scratch = malloc(sizeof *scratch);
+    int rc = c && ui && dc && held && eta && scratch ? 0 : 1;
     if (rc) fprintf(stderr, "biopp sweep: out of memory\n");
     if (!rc) {
         ui->s = s;
-        ui->quiet = quiet;
-        int done = count_pending(s, out, l, c, &ui->left_after);
-        if (!quiet)
-            fprintf(stderr, "biopp sweep: %d cells x %d seeds = %d runs in %s (%d cells done before)\n",
-                    l->n, s->n_seeds, l->n * s->n_seeds, out, done);
+        ui->l = l;
+        ui->eta = eta;
+        ui->out = out;
+        ui->scratch = scratch;
+        ui->quiet = jobs > 1;
+        ui->jobs = jobs;
+        int done = count_pending(s, out, l, c, ui->eta);
+        if (!ui->quiet)
+            fprintf(stderr,
+                    "biopp sweep: %d cell%s x %d seed%s = %d run%s (%d cell%s done before)\n",
+                    l->n, bp_plural_s(l->n), s->n_seeds, bp_plural_s(s->n_seeds),
+                    l->n * s->n_seeds, bp_plural_s(l->n * s->n_seeds), done, bp_plural_s(done));
     }
     /* First pass: the free cells; second: those that were locked. */
     for (int pass = 0; pass < 2 && !rc; pass++) {
@@ -555,11 +635,16 @@ static int train_list(const bp_sweep *s, const char *out, const cell_list *l, in
                 rc = 1;
             } else if (!bp_sweep_cell_done(s, out, c)) {
                 if (threads > 0) c->cfg.threads = threads;
+                ui->cur = j;
                 rc = locked_cell(ui, dc, out, c, pass, &held[j]);
+            } else {
+                cell_done_elsewhere(ui, j);
             }
         }
     }
     if (dc && dc->loaded) bp_dataset_free(&dc->ds);
+    free(scratch);
+    free(eta);
     free(held);
     free(dc);
     free(ui);
@@ -573,13 +658,13 @@ typedef struct {
     const bp_sweep *s;
     const char *out;
     const cell_list *l;
-    int threads;
+    int threads, jobs;
 } jobs_ctx;
 
 static int job_body(void *user, int job)
 {
     const jobs_ctx *j = user;
-    return train_list(j->s, j->out, j->l, j->threads, 1);
+    return train_list(j->s, j->out, j->l, j->threads, j->jobs);
 }
 
 /* Threads per job: the CPUs this process may use (its affinity mask)
@@ -595,8 +680,8 @@ static int split_threads(const bp_sweep *s, int *jobs)
         cpu = c.cfg.device == BP_DEVICE_CPU;
     }
     if (cpu && *jobs > cpus) {
-        fprintf(stderr, "biopp sweep: --jobs %d: this process may use %d CPU%s; running %d jobs\n",
-                *jobs, cpus, cpus == 1 ? "" : "s", cpus);
+        fprintf(stderr, "biopp sweep: --jobs %d: this process may use %d CPU%s; running %d job%s\n",
+                *jobs, cpus, bp_plural_s(cpus), cpus, bp_plural_s(cpus));
         *jobs = cpus;
     }
     int share = cpus / *jobs > 0 ? cpus / *jobs : 1;
@@ -606,12 +691,14 @@ static int split_threads(const bp_sweep *s, int *jobs)
 static int train_cells(const bp_sweep *s, const char *out, const cell_list *l, int jobs)
 {
     if (jobs > l->n) jobs = l->n > 0 ? l->n : 1;
-    if (jobs <= 1) return train_list(s, out, l, 0, 0);
-    jobs_ctx j = {s, out, l, 0};
+    if (jobs <= 1) return train_list(s, out, l, 0, 1);
+    jobs_ctx j = {s, out, l, 0, 0};
     j.threads = split_threads(s, &jobs);
-    if (jobs <= 1) return train_list(s, out, l, 0, 0);
-    fprintf(stderr, "biopp sweep: %d cells x %d seeds in %s, %d jobs at once, %d thread%s each\n",
-            l->n, s->n_seeds, out, jobs, j.threads, j.threads == 1 ? "" : "s");
+    j.jobs = jobs;
+    if (jobs <= 1) return train_list(s, out, l, 0, 1);
+    fprintf(stderr, "biopp sweep: %d cell%s x %d seed%s in %s, %d jobs at once, %d thread%s each\n",
+            l->n, bp_plural_s(l->n), s->n_seeds, bp_plural_s(s->n_seeds), out, jobs, j.threads,
+            bp_plural_s(j.threads));
     return cli_run_jobs(jobs, job_body, &j);
 }
 

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "biopp/data.h"
+#include "biopp/eta.h"
 #include "biopp/fsutil.h"
+#include "biopp/progress_line.h"
 #include "biopp/report.h"
 #include "biopp/run_state.h"
 #include "biopp/runner.h"
@@ -126,30 +128,72 @@ static int check_out_dir(const char *out, const bp_config *cfg, int resume, cons
 typedef struct {
     bp_progress bar;
     int epochs;
-    int seen;          /* epochs trained by this process */
     char nonfinite[320]; /* where the run diverged (bp_epoch_metrics.nonfinite) */
-    double seconds;    /* and their total time, for the run's ETA */
+    bp_eta_cell run;     /* the run's ETA (include/biopp/eta.h): the run as one cell */
+    int observed;        /* run.before is set: progress since t0 is measured */
+    double t0;
 } train_ui;
+
+/* The run has reached `frac` of its epochs (the first call is the start of
+ * the measurement: a resumed run's epochs before it took no time here). */
+static double run_eta(train_ui *ui, double frac)
+{
+    if (!ui->observed) {
+        ui->observed = 1;
+        ui->run.before = frac;
+        ui->t0 = cli_now();
+    }
+    ui->run.done = frac;
+    return bp_eta_seconds(&ui->run, 1, cli_now() - ui->t0);
+}
 
 static void on_epoch(void *user, int r, const bp_epoch_metrics *m)
 {
     train_ui *ui = user;
-    progress_clear(&ui->bar);
-    print_epoch("train", ui->epochs, m);
-    ui->seen++;
+    print_epoch(&ui->bar, "train", ui->epochs, m);
     if (m->diverged && m->nonfinite[0])
         snprintf(ui->nonfinite, sizeof ui->nonfinite, "%s", m->nonfinite);
-    ui->seconds += m->seconds;
+    double eta = run_eta(ui, bp_eta_fraction(m->epoch, ui->epochs, 1, 1));
     int left = ui->epochs - m->epoch;
+    char d[32];
+    bp_format_duration(eta, d, sizeof d);
     if (left > 0 && !m->diverged)
-        fprintf(stderr, "train: %d epoch%s left, ETA %.0f s\n", left, left == 1 ? "" : "s",
-                ui->seconds / ui->seen * left);
+        fprintf(stderr, "train: %d epoch%s left, ETA %s\n", left, bp_plural_s(left), d);
 }
 
 static void progress(void *user, int epoch, int step, int steps)
 {
     train_ui *ui = user;
+    ui->bar.total_eta = run_eta(ui, bp_eta_fraction(epoch, ui->epochs, step, steps));
     progress_step(&ui->bar, epoch, step, steps);
+}
+
+static void on_evaluate(void *user, int epoch, int valid_n, int test_n)
+{
+    train_ui *ui = user;
+    progress_evaluating(&ui->bar, epoch, valid_n, test_n);
+}
+
+/* "biopp train: mnist bp 1x400 tanh, 3 epochs, batch 128, adam lr 0.001, seed 1, cpu",
+ * fitted to the terminal. */
+static void print_header(const bp_config *cfg)
+{
+    char t[4][64], hidden[128], model[320], line[1024];
+    bp_format_hidden(cfg->n_hidden, cfg->hidden, hidden, sizeof hidden);
+    snprintf(model, sizeof model, "%s %s %s %s,", cfg->dataset, bp_rule_name(cfg->rule), hidden,
+             bp_act_name(cfg->activation));
+    snprintf(t[0], sizeof t[0], "%d epoch%s,", cfg->epochs, bp_plural_s(cfg->epochs));
+    snprintf(t[1], sizeof t[1], "batch %d,", cfg->batch);
+    snprintf(t[2], sizeof t[2], "%s lr %g,", bp_optimizer_name(cfg->optimizer), cfg->lr);
+    snprintf(t[3], sizeof t[3], "seed %llu,", (unsigned long long)cfg->seed);
+    bp_line_field f[] = {
+        {{"biopp train:", NULL, "train:"}, 2, 0, 1}, {{model, NULL, NULL}, 9, 0, 1},
+        {{t[0], NULL, NULL}, 8, 0, 1}, {{t[1], NULL, NULL}, 5, 0, 1},
+        {{t[2], NULL, NULL}, 7, 0, 1}, {{t[3], NULL, NULL}, 6, 0, 1},
+        {{bp_device_name(cfg->device), NULL, NULL}, 4, 0, 1},
+    };
+    bp_fit_line(line, sizeof line, cli_term_width(), f, (int)(sizeof f / sizeof f[0]));
+    progress_line(NULL, line);
 }
 
 enum { T_CONFIG, T_OUT, T_SET, T_RESUME, T_PRINT };
@@ -222,15 +266,11 @@ int cmd_train(int argc, char **argv)
     memset(&ds, 0, sizeof ds);
     if (cli_load_dataset(&cfg, &ds)) return 1;
 
-    char hidden[128];
-    bp_format_hidden(cfg.n_hidden, cfg.hidden, hidden, sizeof hidden);
-    fprintf(stderr, "biopp train: %s %s %s, %s, %d epochs, batch %d, %s lr %g, seed %llu, %s\n",
-            cfg.dataset, bp_rule_name(cfg.rule), hidden, bp_act_name(cfg.activation),
-            cfg.epochs, cfg.batch, bp_optimizer_name(cfg.optimizer), cfg.lr,
-            (unsigned long long)cfg.seed, bp_device_name(cfg.device));
+    print_header(&cfg);
 
-    train_ui ui = {.epochs = cfg.epochs};
+    train_ui ui = {.epochs = cfg.epochs, .run = {.cost = 1.0}};
     progress_init(&ui.bar, "train", cfg.epochs);
+    ui.bar.total = "run";
     const char *dirs[1] = {out};
     bp_install_stop_handlers();
     bp_runner_opts opts = {
@@ -238,6 +278,7 @@ int cmd_train(int argc, char **argv)
         .resume = resume,
         .stop = &bp_stop_requested,
         .progress = progress,
+        .on_evaluate = on_evaluate,
         .on_epoch = on_epoch,
         .user = &ui,
     };

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "biopp/plural.h"
+
 #define IDX_TYPE_UBYTE 0x08
 #define IDX_MAX_DIMS 3
 /* Sanity bounds: far above any real IDX set, low enough that products of
@@ -194,8 +196,9 @@ bp_status bp_idx_load_split(const char *images_path, const char *labels_path, in
     int n_labels = 0;
     st = bp_idx_load_labels(labels_path, classes, &labels, &n_labels, err);
     if (st == BP_OK && n_labels != out->n) {
-        st = bp_fail(err, BP_ERR_FORMAT, "%s has %d images but %s has %d labels", images_path,
-                     out->n, labels_path, n_labels);
+        st = bp_fail(err, BP_ERR_FORMAT, "%s has %d image%s but %s has %d label%s",
+                     images_path, out->n, bp_plural_s(out->n), labels_path, n_labels,
+                     bp_plural_s(n_labels));
         free(labels);
     }
     if (st != BP_OK) {
