@@ -538,6 +538,28 @@ static bp_status check_name_clashes(const bp_sweep *s, bp_error *err)
     return BP_OK;
 }
 
+/* A rule-scoped key whose rule has no cell would be ignored silently (a
+ * typo, or a rule dropped from the list): refuse it, naming the rules. */
+static bp_status check_scoped_keys_used(const bp_sweep *s, const bool *used, bp_error *err)
+{
+    for (int i = 0; i < s->n_entries; i++) {
+        const bp_sweep_entry *e = &s->entries[i];
+        if (e->rule < 0 || used[e->rule]) continue;
+        char where[WHERE_MAX], rules[256] = "";
+        size_t len = 0;
+        for (int r = 0; r <= BP_RULE_LAST; r++)
+            if (used[r] && len < sizeof rules)
+                len += (size_t)snprintf(rules + len, sizeof rules - len, "%s%s", len ? ", " : "",
+                                        bp_rule_name((bp_rule_id)r));
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: %s = %s: no cell of this sweep has rule = %s (its rules: %s), so "
+                       "the key would do nothing; add %s to `rule` or remove the line",
+                       entry_where(s, e, where, sizeof where), e->key, e->values[0],
+                       bp_rule_name((bp_rule_id)e->rule), rules, bp_rule_name((bp_rule_id)e->rule));
+    }
+    return BP_OK;
+}
+
 bp_status bp_sweep_expand(bp_sweep *s, bp_error *err)
 {
     if (!s) return bp_fail(err, BP_ERR_ARG, "bp_sweep_expand: NULL sweep");
@@ -556,9 +578,13 @@ bp_status bp_sweep_expand(bp_sweep *s, bp_error *err)
     bp_status st = check_name_clashes(s, err);
     bp_sweep_cell *cell = malloc(sizeof *cell);
     if (!cell) return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", s->source);
-    for (int i = 0; i < s->n_cells && !st; i++) st = bp_sweep_cell_at(s, i, cell, err);
+    bool used[BP_RULE_LAST + 1] = {false};
+    for (int i = 0; i < s->n_cells && !st; i++) {
+        st = bp_sweep_cell_at(s, i, cell, err);
+        if (!st) used[cell->cfg.rule] = true;
+    }
     free(cell);
-    return st;
+    return st ? st : check_scoped_keys_used(s, used, err);
 }
 
 /* ------------------------------------------------------------------------ */

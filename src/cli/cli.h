@@ -4,9 +4,9 @@
 
 #include "biopp/config.h"
 #include "biopp/train.h"
+#include "biopp/version.h" /* BIOPP_VERSION */
 
 #define BP_MAX_SETS 64
-#define BIOPP_VERSION "0.1.0"
 
 int cmd_train(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
