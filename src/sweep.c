@@ -789,14 +789,76 @@ static bp_status spec_path(const char *dir, char *path, size_t size, bp_error *e
     return BP_OK;
 }
 
-/* Checks DIR against the spec text; *fresh = 1 when DIR has no sweep yet. */
+/* A cell folder that holds only its .lock, which no process holds: the
+ * lock was taken, but no run of the cell was started (its folders and
+ * config.ini come later). */
+static bool is_unstarted_cell(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return false;
+    struct dirent *e;
+    bool lock = false, other = false;
+    while (!other && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (!strcmp(e->d_name, ".lock")) lock = true;
+        else other = true;
+    }
+    closedir(d);
+    char lock_path[PATH_MAX_ + 8];
+    int fd = -1;
+    bp_error ignore;
+    snprintf(lock_path, sizeof lock_path, "%s/.lock", path);
+    if (other || !lock || bp_lock(lock_path, 0, &fd, &ignore) || fd < 0) return false;
+    bp_unlock(fd);
+    return true;
+}
+
+static bool is_sweep_file(const char *name)
+{
+    static const char *const files[] = {"sweep.ini",    "summary.csv", "summary.json",
+                                        "summary.md",   BP_SWEEP_DIR_LOCK};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (!strcmp(name, files[i])) return true;
+    return !strncmp(name, BP_WRITE_PROBE_PREFIX, strlen(BP_WRITE_PROBE_PREFIX));
+}
+
+/* A folder whose sweep never started a run (it failed before training:
+ * no GPU, no data, not enough memory): only its spec, summaries, locks and
+ * cell folders holding an unheld .lock. Anything else (a run's files, a
+ * held lock, the Slurm job files and logs) keeps the folder's sweep. */
+static bool holds_no_started_run(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    struct dirent *e;
+    bool started = false;
+    while (!started && (e = readdir(d))) {
+        char path[PATH_MAX_];
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || is_sweep_file(e->d_name))
+            continue;
+        started = snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+                  !is_unstarted_cell(path);
+    }
+    closedir(d);
+    return !started;
+}
+
+/* Checks DIR against the spec text; *fresh = 1 when DIR has no sweep yet,
+ * 2 when it holds a different sweep that started no run (to be replaced). */
 static bp_status check_dir(const char *dir, char *spec, int *fresh, bp_error *err)
 {
     char path[PATH_MAX_];
     bp_status st = spec_path(dir, path, sizeof path, err);
     *fresh = 0;
     if (st) return st;
-    if (bp_file_exists(path)) return check_existing_spec(path, spec, err);
+    if (bp_file_exists(path)) {
+        st = check_existing_spec(path, spec, err);
+        if (st == BP_ERR_CONFIG && holds_no_started_run(dir)) {
+            *fresh = 2;
+            return BP_OK;
+        }
+        return st;
+    }
     if (dir_has_entries(dir))
         return bp_fail(err, BP_ERR_CONFIG,
                        "%s is not empty but has no sweep.ini, so it does not hold a sweep; "
@@ -828,8 +890,16 @@ static bool has_lock_file(const char *dir)
  * writes sweep.ini and the other finds it. */
 bp_status bp_sweep_prepare_dir(const bp_sweep *s, const char *dir, bp_error *err)
 {
+    int replaced;
+    return bp_sweep_prepare_dir_replacing(s, dir, &replaced, err);
+}
+
+bp_status bp_sweep_prepare_dir_replacing(const bp_sweep *s, const char *dir, int *replaced,
+                                         bp_error *err)
+{
     char path[PATH_MAX_], *spec = NULL;
     int fresh = 0, lock = -1;
+    *replaced = 0;
     bp_status st = bp_sweep_spec_text(s, &spec, err);
     if (!st) st = check_dir(dir, spec, &fresh, err);
     if (st && st != BP_ERR_NOMEM && has_lock_file(dir)) st = BP_OK; /* being written: see below */
@@ -838,6 +908,7 @@ bp_status bp_sweep_prepare_dir(const bp_sweep *s, const char *dir, bp_error *err
     if (!st) st = check_dir(dir, spec, &fresh, err);
     if (!st && fresh && !(st = spec_path(dir, path, sizeof path, err)))
         st = bp_write_file_atomic(path, spec, strlen(spec), err);
+    if (!st) *replaced = fresh == 2;
     bp_unlock(lock);
     free(spec);
     return st;

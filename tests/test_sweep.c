@@ -412,6 +412,10 @@ Test(sweep, changed_sweep_in_existing_dir_is_refused)
     cr_assert_eq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK, "%s", err.msg);
     cr_assert(bp_file_exists(tmp_path("out/sweep.ini")));
     bp_sweep_free(&s);
+    /* A started run: the folder's sweep is kept (one without is replaced,
+     * tests/test_sweep_folder.c). */
+    cr_assert_eq(bp_mkdir_p(tmp_path("out/rule=bp/seed-1"), &err), BP_OK, "%s", err.msg);
+    write_file("out/rule=bp/seed-1/config.ini", "[rule]\nrule = bp\n");
 
     load_ok("rule = bp,fa\nhidden = 1x400\nlr = 0.001\n", &s); /* the same, written otherwise */
     cr_expect_eq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK, "%s", err.msg);

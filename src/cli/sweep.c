@@ -616,6 +616,79 @@ static int write_summary(const bp_sweep *s, const sweep_args *a, int rc)
     return rc;
 }
 
+/* ---- before the folder is written ---------------------------------------- */
+
+/* A device the cells use, tried once (CUDA without a GPU fails here). */
+static int check_device(const bp_config *cfg)
+{
+    bp_backend *be = NULL;
+    bp_error err = {0};
+    bp_status st = bp_backend_create(cfg, &be, &err);
+    bp_backend_destroy(be);
+    if (st) fprintf(stderr, "biopp sweep: cell with device = %s: %s\n",
+                    bp_device_name(cfg->device), err.msg);
+    return st ? 1 : 0;
+}
+
+static int check_dataset(const bp_config *cfg)
+{
+    bp_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    int rc = cli_load_dataset(cfg, &ds);
+    bp_dataset_free(&ds);
+    return rc;
+}
+
+/* Every device and data set the pending cells of the list use is tried
+ * before DIR is written, so that a sweep that cannot train leaves nothing
+ * behind (docs/SWEEP.md). Each distinct one is tried once. */
+static int preflight(const bp_sweep *s, const char *out, const cell_list *l)
+{
+    bp_sweep_cell *c = malloc(sizeof *c);
+    int rc = c ? 0 : 1, cuda_done = 0, n_data = 0;
+    char (*data)[1100] = calloc((size_t)l->n + 1, sizeof *data);
+    if (!data) rc = 1;
+    for (int j = 0; !rc && j < l->n; j++) {
+        bp_error err = {0};
+        if (bp_sweep_cell_at(s, l->cell[j], c, &err)) {
+            fprintf(stderr, "biopp sweep: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        if (bp_sweep_cell_done(s, out, c)) continue;
+        if (c->cfg.device == BP_DEVICE_CUDA && !cuda_done) {
+            cuda_done = 1;
+            rc = check_device(&c->cfg);
+        }
+        char key[1100];
+        snprintf(key, sizeof key, "%s/%s", c->cfg.dataset, c->cfg.data_dir);
+        int known = 0;
+        for (int k = 0; k < n_data && !known; k++) known = !strcmp(data[k], key);
+        if (!rc && !known) {
+            snprintf(data[n_data++], sizeof data[0], "%s", key);
+            rc = check_dataset(&c->cfg);
+        }
+    }
+    free(data);
+    free(c);
+    return rc;
+}
+
+static int prepare_out(const bp_sweep *s, const char *out)
+{
+    bp_error err = {0};
+    int replaced = 0;
+    if (bp_check_writable_dir(out, &err) ||
+        bp_sweep_prepare_dir_replacing(s, out, &replaced, &err)) {
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    if (replaced)
+        fprintf(stderr, "biopp sweep: %s/sweep.ini held a different sweep that had started no "
+                        "run; replaced it with this one\n", out);
+    return 0;
+}
+
 int cmd_sweep(int argc, char **argv)
 {
     sweep_args a;
@@ -630,11 +703,8 @@ int cmd_sweep(int argc, char **argv)
     if (!rc) rc = make_list(s, &a, &l);
     if (!rc && a.dry_run) rc = dry_run(s, &a, &l);
     else if (!rc) {
-        bp_error err = {0};
-        if (bp_check_writable_dir(a.out, &err) || bp_sweep_prepare_dir(s, a.out, &err)) {
-            fprintf(stderr, "biopp sweep: %s\n", err.msg);
-            rc = 1;
-        } else {
+        rc = preflight(s, a.out, &l) || prepare_out(s, a.out);
+        if (!rc) {
             bp_install_stop_handlers();
             rc = write_summary(s, &a, train_cells(s, a.out, &l, a.jobs));
         }
