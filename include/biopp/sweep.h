@@ -64,6 +64,11 @@ typedef struct {
     int epochs;               /* epochs trained (final.json) */
     double test_error;        /* fraction; NAN when pending or not recorded */
     double valid_error;       /* fraction; NAN when there is no validation split */
+    /* From final.json, "" when it predates these fields: the biopp that
+     * trained it ("0.1.0 (commit f622898)") and the device ("NVIDIA H200
+     * (cuda)"). */
+    char biopp[96];
+    char device[160];
 } bp_sweep_run_result;
 
 typedef struct {
@@ -72,7 +77,7 @@ typedef struct {
     double mean_test, std_test;   /* percent; NAN when n_test < 1 (std: n_test < 2) */
     double min_test, max_test;    /* percent; NAN when n_test < 1 */
     int n_valid;
-    double mean_valid;            /* percent; NAN when n_valid < 1 */
+    double mean_valid, std_valid; /* percent; NAN when n_valid < 1 (std: n_valid < 2) */
     bp_sweep_run_result *run;     /* runs entries, seed order */
 } bp_sweep_cell_result;
 
