@@ -674,6 +674,16 @@ static int preflight(const bp_sweep *s, const char *out, const cell_list *l)
     return rc;
 }
 
+/* DIR refused (a different sweep, a folder that is not a sweep), writing
+ * nothing: before the data are loaded for the preflight. */
+static int check_out(const bp_sweep *s, const char *out)
+{
+    bp_error err = {0};
+    if (!bp_sweep_check_dir(s, out, &err)) return 0;
+    fprintf(stderr, "biopp sweep: %s\n", err.msg);
+    return 1;
+}
+
 static int prepare_out(const bp_sweep *s, const char *out)
 {
     bp_error err = {0};
@@ -703,7 +713,7 @@ int cmd_sweep(int argc, char **argv)
     if (!rc) rc = make_list(s, &a, &l);
     if (!rc && a.dry_run) rc = dry_run(s, &a, &l);
     else if (!rc) {
-        rc = preflight(s, a.out, &l) || prepare_out(s, a.out);
+        rc = check_out(s, a.out) || preflight(s, a.out, &l) || prepare_out(s, a.out);
         if (!rc) {
             bp_install_stop_handlers();
             rc = write_summary(s, &a, train_cells(s, a.out, &l, a.jobs));
