@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "biopp/backend.h"
 #include "biopp/data.h"
@@ -684,6 +686,32 @@ static int check_out(const bp_sweep *s, const char *out)
     return 1;
 }
 
+/* DIR writable, creating nothing (a sweep that cannot train must leave no
+ * folder): DIR itself is probed when it exists, else the nearest folder
+ * above it must be writable. Before the data are loaded. */
+static int check_out_writable(const char *out)
+{
+    bp_error err = {0};
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        if (!bp_check_writable_dir(out, &err)) return 0;
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    char up[4096];
+    snprintf(up, sizeof up, "%s", out);
+    for (;;) {
+        char *slash = strrchr(up, '/');
+        if (!slash) snprintf(up, sizeof up, ".");
+        else slash[slash == up ? 1 : 0] = '\0';
+        if (stat(up, &st) == 0 || !slash || !strcmp(up, "/")) break;
+    }
+    if (stat(up, &st) == 0 && S_ISDIR(st.st_mode) && access(up, W_OK | X_OK) == 0) return 0;
+    fprintf(stderr, "biopp sweep: output folder: cannot create %s: %s is %s\n", out, up,
+            stat(up, &st) != 0 || S_ISDIR(st.st_mode) ? "not writable" : "not a directory");
+    return 1;
+}
+
 static int prepare_out(const bp_sweep *s, const char *out)
 {
     bp_error err = {0};
@@ -713,7 +741,8 @@ int cmd_sweep(int argc, char **argv)
     if (!rc) rc = make_list(s, &a, &l);
     if (!rc && a.dry_run) rc = dry_run(s, &a, &l);
     else if (!rc) {
-        rc = check_out(s, a.out) || preflight(s, a.out, &l) || prepare_out(s, a.out);
+        rc = check_out(s, a.out) || check_out_writable(a.out) || preflight(s, a.out, &l) ||
+             prepare_out(s, a.out);
         if (!rc) {
             bp_install_stop_handlers();
             rc = write_summary(s, &a, train_cells(s, a.out, &l, a.jobs));
