@@ -89,6 +89,20 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The commit biopp is built from (include/biopp/version.h), in a header that
+# is rewritten only when `git describe --always --dirty` changes, so that a
+# new commit recompiles src/version.c alone; "unknown" outside a git checkout.
+VERSION_H := $(BUILD)/version_commit.h
+$(VERSION_H): FORCE
+	@mkdir -p $(@D)
+	@c=$$( [ -e .git ] && git describe --always --dirty 2>/dev/null || echo unknown); \
+	 printf '#define BIOPP_COMMIT "%s"\n' "$$c" > $@.tmp; \
+	 if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(OBJ)/src/version.o: $(VERSION_H)
+$(OBJ)/src/version.o: CFLAGS += -I$(BUILD)
+.PHONY: FORCE
+FORCE:
+
 # The CPU backend's loops: vectorised (-O3), sqrtf without errno so Adam
 # vectorises; libmvec supplies vector tanhf/expf. Still IEEE (no fast-math).
 $(OBJ)/src/backend/cpu.o: CFLAGS += -O3 -fno-math-errno
@@ -166,6 +180,8 @@ EMU_OBJ   := $(EMU_C_SRC:%.c=$(EMU)/%.o) $(patsubst %.cu,$(EMU)/%.cu.o,$(wildcar
 $(EMU)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(EMU_CFLAGS) -c -o $@ $<
+$(EMU)/src/version.o: $(VERSION_H)
+$(EMU)/src/version.o: EMU_CFLAGS += -I$(BUILD)
 $(EMU)/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	$(CXX) $(EMU_CXXFLAGS) -x c++ -c -o $@ $<
@@ -239,6 +255,8 @@ FUZZ_ENV     := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:hal
 $(FUZZ)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ)/obj/src/version.o: $(VERSION_H)
+$(FUZZ)/obj/src/version.o: FUZZ_FLAGS += -I$(BUILD)
 
 $(FUZZ)/libbiopp.a: $(FUZZ_LIB_SRC:%.c=$(FUZZ)/obj/%.o)
 	rm -f $@ && ar rcs $@ $^

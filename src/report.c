@@ -10,6 +10,7 @@
 
 #include "biopp/fsutil.h"
 #include "biopp/plural.h"
+#include "biopp/version.h"
 
 void bp_run_path(char *buf, size_t size, const char *dir, const char *file)
 {
@@ -197,12 +198,15 @@ double bp_run_log_seconds(const bp_run_log *log)
     return s;
 }
 
-bp_status bp_write_config_file(const char *path, const bp_config *cfg, bp_error *err)
+bp_status bp_write_config_file(const char *path, const bp_config *cfg, const bp_backend *be,
+                               bp_error *err)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", path);
+    fprintf(f, "# written by biopp %s (commit %s), backend %s\n", BIOPP_VERSION,
+            bp_build_commit(), be && be->label[0] ? be->label : "unknown");
     bp_status rc = bp_config_write(cfg, f, err);
     fclose(f);
     if (!rc) rc = bp_write_file_atomic(path, buf, len, err);
@@ -211,7 +215,8 @@ bp_status bp_write_config_file(const char *path, const bp_config *cfg, bp_error 
 }
 
 bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t seed,
-                              const bp_run_log *log, int diverged, bp_error *err)
+                              const bp_run_log *log, int diverged, const bp_backend *be,
+                              bp_error *err)
 {
     char hidden[128], path[4096];
     bp_format_hidden(cfg->n_hidden, cfg->hidden, hidden, sizeof hidden);
@@ -234,6 +239,11 @@ bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t se
     if (diverged && last && last->nonfinite[0])
         cJSON_AddStringToObject(o, "nonfinite", last->nonfinite);
     cJSON_AddStringToObject(o, "device", bp_device_name(cfg->device));
+    cJSON_AddStringToObject(o, "backend", be && be->label[0] ? be->label : "unknown");
+    cJSON_AddStringToObject(o, "device_name", be && be->device_name[0] ? be->device_name
+                                                                       : "unknown");
+    cJSON_AddStringToObject(o, "biopp_version", BIOPP_VERSION);
+    cJSON_AddStringToObject(o, "biopp_commit", bp_build_commit());
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     if (!s) return bp_fail(err, BP_ERR_NOMEM, "final.json: out of memory");

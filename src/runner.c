@@ -195,7 +195,7 @@ static bp_status open_run_files(runner *x, int start, bp_error *err)
         bp_status rc;
         if ((rc = bp_mkdir_p(x->o->dirs[r], err))) return rc;
         path_in(path, sizeof path, x, r, "config.ini");
-        if ((rc = bp_write_config_file(path, &one, err))) return rc;
+        if ((rc = bp_write_config_file(path, &one, bp_group_backend(x->g), err))) return rc;
         if (x->done[r]) continue;
         if (start < x->cfg->epochs && (rc = remove_stale_final(x, r, err))) return rc;
         if ((rc = bp_run_log_open(&x->logs[r], x->o->dirs[r], start, err))) return rc;
@@ -210,7 +210,8 @@ static bp_status finish_run(runner *x, int r, int diverged, bp_error *err)
     bp_config one = *x->cfg;
     one.seed = bp_group_net(x->g)->seeds[r];
     x->done[r] = diverged;
-    return bp_write_final_json(x->o->dirs[r], &one, one.seed, &x->logs[r], diverged, err);
+    return bp_write_final_json(x->o->dirs[r], &one, one.seed, &x->logs[r], diverged,
+                               bp_group_backend(x->g), err);
 }
 
 /* Run r's alignment measurements of this epoch into its align.jsonl. */

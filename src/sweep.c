@@ -538,6 +538,28 @@ static bp_status check_name_clashes(const bp_sweep *s, bp_error *err)
     return BP_OK;
 }
 
+/* A rule-scoped key whose rule has no cell would be ignored silently (a
+ * typo, or a rule dropped from the list): refuse it, naming the rules. */
+static bp_status check_scoped_keys_used(const bp_sweep *s, const bool *used, bp_error *err)
+{
+    for (int i = 0; i < s->n_entries; i++) {
+        const bp_sweep_entry *e = &s->entries[i];
+        if (e->rule < 0 || used[e->rule]) continue;
+        char where[WHERE_MAX], rules[256] = "";
+        size_t len = 0;
+        for (int r = 0; r <= BP_RULE_LAST; r++)
+            if (used[r] && len < sizeof rules)
+                len += (size_t)snprintf(rules + len, sizeof rules - len, "%s%s", len ? ", " : "",
+                                        bp_rule_name((bp_rule_id)r));
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "%s: %s = %s: no cell of this sweep has rule = %s (its rules: %s), so "
+                       "the key would do nothing; add %s to `rule` or remove the line",
+                       entry_where(s, e, where, sizeof where), e->key, e->values[0],
+                       bp_rule_name((bp_rule_id)e->rule), rules, bp_rule_name((bp_rule_id)e->rule));
+    }
+    return BP_OK;
+}
+
 bp_status bp_sweep_expand(bp_sweep *s, bp_error *err)
 {
     if (!s) return bp_fail(err, BP_ERR_ARG, "bp_sweep_expand: NULL sweep");
@@ -556,9 +578,13 @@ bp_status bp_sweep_expand(bp_sweep *s, bp_error *err)
     bp_status st = check_name_clashes(s, err);
     bp_sweep_cell *cell = malloc(sizeof *cell);
     if (!cell) return bp_fail(err, BP_ERR_NOMEM, "%s: out of memory", s->source);
-    for (int i = 0; i < s->n_cells && !st; i++) st = bp_sweep_cell_at(s, i, cell, err);
+    bool used[BP_RULE_LAST + 1] = {false};
+    for (int i = 0; i < s->n_cells && !st; i++) {
+        st = bp_sweep_cell_at(s, i, cell, err);
+        if (!st) used[cell->cfg.rule] = true;
+    }
     free(cell);
-    return st;
+    return st ? st : check_scoped_keys_used(s, used, err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -763,14 +789,76 @@ static bp_status spec_path(const char *dir, char *path, size_t size, bp_error *e
     return BP_OK;
 }
 
-/* Checks DIR against the spec text; *fresh = 1 when DIR has no sweep yet. */
+/* A cell folder that holds only its .lock, which no process holds: the
+ * lock was taken, but no run of the cell was started (its folders and
+ * config.ini come later). */
+static bool is_unstarted_cell(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return false;
+    struct dirent *e;
+    bool lock = false, other = false;
+    while (!other && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (!strcmp(e->d_name, ".lock")) lock = true;
+        else other = true;
+    }
+    closedir(d);
+    char lock_path[PATH_MAX_ + 8];
+    int fd = -1;
+    bp_error ignore;
+    snprintf(lock_path, sizeof lock_path, "%s/.lock", path);
+    if (other || !lock || bp_lock(lock_path, 0, &fd, &ignore) || fd < 0) return false;
+    bp_unlock(fd);
+    return true;
+}
+
+static bool is_sweep_file(const char *name)
+{
+    static const char *const files[] = {"sweep.ini",    "summary.csv", "summary.json",
+                                        "summary.md",   BP_SWEEP_DIR_LOCK};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (!strcmp(name, files[i])) return true;
+    return !strncmp(name, BP_WRITE_PROBE_PREFIX, strlen(BP_WRITE_PROBE_PREFIX));
+}
+
+/* A folder whose sweep never started a run (it failed before training:
+ * no GPU, no data, not enough memory): only its spec, summaries, locks and
+ * cell folders holding an unheld .lock. Anything else (a run's files, a
+ * held lock, the Slurm job files and logs) keeps the folder's sweep. */
+static bool holds_no_started_run(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    struct dirent *e;
+    bool started = false;
+    while (!started && (e = readdir(d))) {
+        char path[PATH_MAX_];
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || is_sweep_file(e->d_name))
+            continue;
+        started = snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+                  !is_unstarted_cell(path);
+    }
+    closedir(d);
+    return !started;
+}
+
+/* Checks DIR against the spec text; *fresh = 1 when DIR has no sweep yet,
+ * 2 when it holds a different sweep that started no run (to be replaced). */
 static bp_status check_dir(const char *dir, char *spec, int *fresh, bp_error *err)
 {
     char path[PATH_MAX_];
     bp_status st = spec_path(dir, path, sizeof path, err);
     *fresh = 0;
     if (st) return st;
-    if (bp_file_exists(path)) return check_existing_spec(path, spec, err);
+    if (bp_file_exists(path)) {
+        st = check_existing_spec(path, spec, err);
+        if (st == BP_ERR_CONFIG && holds_no_started_run(dir)) {
+            *fresh = 2;
+            return BP_OK;
+        }
+        return st;
+    }
     if (dir_has_entries(dir))
         return bp_fail(err, BP_ERR_CONFIG,
                        "%s is not empty but has no sweep.ini, so it does not hold a sweep; "
@@ -802,8 +890,16 @@ static bool has_lock_file(const char *dir)
  * writes sweep.ini and the other finds it. */
 bp_status bp_sweep_prepare_dir(const bp_sweep *s, const char *dir, bp_error *err)
 {
+    int replaced;
+    return bp_sweep_prepare_dir_replacing(s, dir, &replaced, err);
+}
+
+bp_status bp_sweep_prepare_dir_replacing(const bp_sweep *s, const char *dir, int *replaced,
+                                         bp_error *err)
+{
     char path[PATH_MAX_], *spec = NULL;
     int fresh = 0, lock = -1;
+    *replaced = 0;
     bp_status st = bp_sweep_spec_text(s, &spec, err);
     if (!st) st = check_dir(dir, spec, &fresh, err);
     if (st && st != BP_ERR_NOMEM && has_lock_file(dir)) st = BP_OK; /* being written: see below */
@@ -812,6 +908,7 @@ bp_status bp_sweep_prepare_dir(const bp_sweep *s, const char *dir, bp_error *err
     if (!st) st = check_dir(dir, spec, &fresh, err);
     if (!st && fresh && !(st = spec_path(dir, path, sizeof path, err)))
         st = bp_write_file_atomic(path, spec, strlen(spec), err);
+    if (!st) *replaced = fresh == 2;
     bp_unlock(lock);
     free(spec);
     return st;

@@ -355,9 +355,11 @@ Test(sweep, divergence_is_isolated_and_flagged)
     th_assert_has(good, "\"diverged\":\tfalse");
     th_assert_has(good, "\"epochs\":\t2");
     th_assert_has(bad, "\"diverged\":\ttrue");
-    th_assert_has(csv, "dataset,hidden,rule,lr,runs,finished,diverged,mean_test_error_pct,");
-    th_assert_has(csv, "\nmnist,1x16,bp,0.001,2,2,0,");
-    th_assert_has(csv, "\nmnist,1x16,bp,1e+40,2,2,2,,,,,,lr=1e+40\n");
+    th_assert_has(csv, "dataset,hidden,rule,epochs,train_size,optimizer,lr,runs,finished,diverged,"
+                        "mean_test_error_pct,");
+    th_assert_has(csv, "\nmnist,1x16,bp,2,192,sgd,0.001,2,2,0,");
+    th_assert_has(csv, "\nmnist,1x16,bp,2,192,sgd,1e+40,2,2,2,,,,,,,");
+    th_assert_has(csv, ",lr=1e+40\n");
     th_assert_has(json, "\"state\":\t\"diverged\"");
     th_assert_has(md, "## lr = 1e+40");
     th_assert_has(md, "— (2 diverged)");
@@ -396,7 +398,7 @@ Test(sweep, partial_summary_marks_pending_cells)
     char *md = NULL;
     cr_assert_eq(bp_sweep_write_summary(&s, dir, &md, &err), BP_OK, "%s", err.msg);
     char *csv = th_slurp(tmp_path("out/summary.csv"));
-    th_assert_has(csv, "\nmnist,1x16,fa,2,0,0,,,,,,rule=fa\n");
+    th_assert_has(csv, "\nmnist,1x16,fa,2,192,sgd,0.05,2,0,0,,,,,,,,,rule=fa\n");
     th_assert_has(md, "| BP | FA |");
     th_assert_has(md, "— (2 of 2 pending)");
     free(md), free(csv);
@@ -410,10 +412,15 @@ Test(sweep, changed_sweep_in_existing_dir_is_refused)
     bp_sweep s;
     bp_error err = {0};
     load_ok("rule = bp,fa\nlr = 1e-3\nhidden = 400\n", &s);
-    const char *dir = tmp_path("out");
+    char dir[512]; /* tmp_path's buffers rotate */
+    snprintf(dir, sizeof dir, "%s", tmp_path("out"));
     cr_assert_eq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK, "%s", err.msg);
     cr_assert(bp_file_exists(tmp_path("out/sweep.ini")));
     bp_sweep_free(&s);
+    /* A started run: the folder's sweep is kept (one without is replaced,
+     * tests/test_sweep_folder.c). */
+    cr_assert_eq(bp_mkdir_p(tmp_path("out/rule=bp/seed-1"), &err), BP_OK, "%s", err.msg);
+    write_file("out/rule=bp/seed-1/config.ini", "[rule]\nrule = bp\n");
 
     load_ok("rule = bp,fa\nhidden = 1x400\nlr = 0.001\n", &s); /* the same, written otherwise */
     cr_expect_eq(bp_sweep_prepare_dir(&s, dir, &err), BP_OK, "%s", err.msg);
@@ -597,15 +604,16 @@ Test(sweep, sigint_stops_with_130_and_a_partial_summary, .timeout = 120)
     th_assert_has(log, "Run the same command again");
     free(log);
     char *csv = th_slurp(tmp_path("out/summary.csv"));
-    th_assert_has(csv, "\nmnist,1x32,dfa,2,0,0,");
+    th_assert_has(csv, "\nmnist,1x32,dfa,3,2560,adam,0.001,2,0,0,");
     free(csv);
     rc = run_sweep(cfg, out, NULL);
     log = log_of(out);
     cr_assert_eq(rc, 0, "%s", log);
     free(log);
     csv = th_slurp(tmp_path("out/summary.csv"));
-    cr_expect(strstr(csv, "\nmnist,1x32,bp,2,2,0,") && strstr(csv, "\nmnist,1x32,fa,2,2,0,") &&
-                  strstr(csv, "\nmnist,1x32,dfa,2,2,0,"),
+    cr_expect(strstr(csv, "\nmnist,1x32,bp,3,2560,adam,0.001,2,2,0,") &&
+                  strstr(csv, "\nmnist,1x32,fa,3,2560,adam,0.001,2,2,0,") &&
+                  strstr(csv, "\nmnist,1x32,dfa,3,2560,adam,0.001,2,2,0,"),
               "%s", csv);
     free(csv);
 }

@@ -3,7 +3,8 @@
 
     python3 docs/results/tables.py docs/results/<sweep>/summary.csv [...]
 
-One row per (dataset, hidden) of each file, one column per rule: the mean
+One row per (dataset, hidden, and any other key that varies in the file,
+such as lr) of each file, one column per rule: the mean
 test error in % over the finished seeds, +- their standard deviation, and
 the mean validation error in parentheses when the sweep has a validation
 split. Cells with runs still missing are marked with how many finished.
@@ -18,7 +19,9 @@ def cell_text(row):
     runs, done = int(row["runs"]), int(row["finished"])
     if done == 0:
         return "— (0 of %d)" % runs
-    text = "%.2f ± %.2f" % (float(row["mean_test_error_pct"]), float(row["std_test_error_pct"]))
+    text = "%.2f" % float(row["mean_test_error_pct"])
+    if row.get("std_test_error_pct"):  # empty with fewer than two finished runs
+        text += " ± %.2f" % float(row["std_test_error_pct"])
     if row.get("mean_valid_error_pct"):
         text += " (%.2f)" % float(row["mean_valid_error_pct"])
     if int(row["diverged"]):
@@ -30,20 +33,27 @@ def cell_text(row):
 
 def table(path):
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = reader.fieldnames or []
+    # The key columns come before "runs"; besides dataset and hidden, those
+    # that vary in the file (lr, epochs, ...) get a column of their own.
+    key_cols = header[:header.index("runs")] if "runs" in header else ["dataset", "hidden"]
+    shown = ["dataset", "hidden"] + [c for c in key_cols if c not in ("dataset", "hidden", "rule")
+                                     and len({r[c] for r in rows}) > 1]
     keys = []
     by_key = {}
     for r in rows:
-        k = (r["dataset"], r["hidden"])
+        k = tuple(r[c] for c in shown)
         if k not in by_key:
             keys.append(k)
             by_key[k] = {}
         by_key[k][r["rule"]] = r
-    out = ["| dataset | hidden | " + " | ".join(x.upper() for x in RULES) + " |",
-           "|---|---|" + "---|" * len(RULES)]
+    out = ["| " + " | ".join(shown) + " | " + " | ".join(x.upper() for x in RULES) + " |",
+           "|" + "---|" * (len(shown) + len(RULES))]
     for k in keys:
         cells = [cell_text(by_key[k][x]) if x in by_key[k] else "" for x in RULES]
-        out.append("| %s | %s | %s |" % (k[0], k[1], " | ".join(cells)))
+        out.append("| %s | %s |" % (" | ".join(k), " | ".join(cells)))
     return "\n".join(out)
 
 

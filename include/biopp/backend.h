@@ -161,6 +161,11 @@ struct bp_backend {
     bp_error err;          /* message of the last failure */
     bp_device device;
     void *impl;            /* backend-private state */
+    /* For the records (final.json, config.ini, summaries), set by create:
+     * the backend as it runs, "cpu (OpenBLAS, 4 threads)" or "cuda (NVIDIA
+     * H200, sm_90, 140 GiB)", and the device alone (the CPU's or GPU's model). */
+    char label[160];
+    char device_name[128];
 };
 
 /* Creates the backend named by cfg->device (threads, precision taken from
@@ -173,6 +178,8 @@ bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err);
 /* CPUs this process may run on (its sched_getaffinity mask: taskset, cgroups,
  * Slurm); what `threads = 0` means. At least 1. */
 int bp_cpu_count(void);
+/* The CPU's model name (/proc/cpuinfo), or "cpu" when unknown. */
+void bp_cpu_model_name(char *buf, size_t size);
 bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_error *err);
 
 /* Copies the backend's last error into err (with a context prefix) and

@@ -5,6 +5,7 @@
 #ifndef BIOPP_REPORT_H
 #define BIOPP_REPORT_H
 
+#include "biopp/backend.h"
 #include "biopp/config.h"
 #include "biopp/train.h"
 
@@ -23,9 +24,14 @@ void bp_run_log_close(bp_run_log *log);
 /* Total training seconds over the logged epochs. */
 double bp_run_log_seconds(const bp_run_log *log);
 
-bp_status bp_write_config_file(const char *path, const bp_config *cfg, bp_error *err);
+/* Both record the biopp version and commit and the backend `be` (NULL: not
+ * known) that trained the run: config.ini in a comment at the top, final.json
+ * as biopp_version, biopp_commit, backend and device_name. */
+bp_status bp_write_config_file(const char *path, const bp_config *cfg, const bp_backend *be,
+                               bp_error *err);
 bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t seed,
-                              const bp_run_log *log, int diverged, bp_error *err);
+                              const bp_run_log *log, int diverged, const bp_backend *be,
+                              bp_error *err);
 
 /* DIR/align.jsonl (align_log = 1): appends the measurements of one epoch;
  * on resume, truncate keeps only those of epochs 1..keep. */

@@ -64,6 +64,11 @@ typedef struct {
     int epochs;               /* epochs trained (final.json) */
     double test_error;        /* fraction; NAN when pending or not recorded */
     double valid_error;       /* fraction; NAN when there is no validation split */
+    /* From final.json, "" when it predates these fields: the biopp that
+     * trained it ("0.1.0 (commit f622898)") and the device ("NVIDIA H200
+     * (cuda)"). */
+    char biopp[96];
+    char device[160];
 } bp_sweep_run_result;
 
 typedef struct {
@@ -72,7 +77,7 @@ typedef struct {
     double mean_test, std_test;   /* percent; NAN when n_test < 1 (std: n_test < 2) */
     double min_test, max_test;    /* percent; NAN when n_test < 1 */
     int n_valid;
-    double mean_valid;            /* percent; NAN when n_valid < 1 */
+    double mean_valid, std_valid; /* percent; NAN when n_valid < 1 (std: n_valid < 2) */
     bp_sweep_run_result *run;     /* runs entries, seed order */
 } bp_sweep_cell_result;
 
@@ -100,10 +105,17 @@ bp_status bp_sweep_spec_text(const bp_sweep *s, char **text, bp_error *err);
 
 /* Makes DIR ready: writes DIR/sweep.ini when DIR is new (or empty); when
  * DIR/sweep.ini exists it must hold the same spec, else BP_ERR_CONFIG
- * naming the file and the first key that differs. A non-empty DIR without
- * sweep.ini is refused. */
+ * naming the file and the first key that differs -- unless DIR holds no
+ * started run (only sweep.ini, summaries, locks and cell folders with an
+ * unheld .lock: the sweep failed before training), when the new spec
+ * replaces it and *replaced = 1. A non-empty DIR without sweep.ini is
+ * refused. */
+bp_status bp_sweep_prepare_dir_replacing(const bp_sweep *s, const char *dir, int *replaced,
+                                         bp_error *err);
+/* The same, for callers that need not say that a spec was replaced. */
 bp_status bp_sweep_prepare_dir(const bp_sweep *s, const char *dir, bp_error *err);
-/* The same checks, writing nothing (BP_OK for a new or empty DIR). */
+/* The same checks, writing nothing (BP_OK for a new or empty DIR, or one
+ * whose spec would be replaced). */
 bp_status bp_sweep_check_dir(const bp_sweep *s, const char *dir, bp_error *err);
 
 /* DIR/<cell>/seed-<seed> */

@@ -11,6 +11,7 @@
  * way, so grouped runs equal solo runs bit for bit at threads = 1. */
 #include <cblas.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -381,6 +382,9 @@ bp_status bp_backend_cpu_create(int threads, bp_backend **out, bp_error *err)
     be->impl = im;
     be->ops = &cpu_ops;
     be->device = BP_DEVICE_CPU;
+    snprintf(be->label, sizeof be->label, "cpu (OpenBLAS, %d thread%s)", threads,
+             threads == 1 ? "" : "s");
+    bp_cpu_model_name(be->device_name, sizeof be->device_name);
     *out = be;
     return BP_OK;
 }

@@ -3,6 +3,8 @@
  * every CPU of the machine (sysconf), which oversubscribes a job that was
  * given two cores of a 64-core node. */
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "biopp/backend.h"
@@ -17,4 +19,20 @@ int bp_cpu_count(void)
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN); /* no mask (unusual): all online CPUs */
     return n > 0 ? (int)n : 1;
+}
+
+void bp_cpu_model_name(char *buf, size_t size)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    snprintf(buf, size, "cpu");
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        colon += 1 + strspn(colon + 1, " \t");
+        colon[strcspn(colon, "\n")] = '\0';
+        if (*colon) snprintf(buf, size, "%s", colon);
+        break;
+    }
+    if (f) fclose(f);
 }

@@ -576,6 +576,16 @@ bp_status bp_backend_cuda_create(bp_precision precision, bp_backend **out, bp_er
         return bp_fail(err, brc == CUBLAS_STATUS_ALLOC_FAILED ? BP_ERR_NOMEM : BP_ERR_DEVICE,
                        "cuda backend: %s failed: %s", step, cublas_status_string(brc));
     }
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, im->device) == cudaSuccess) {
+        snprintf(be->device_name, sizeof be->device_name, "%.127s", prop.name);
+        snprintf(be->label, sizeof be->label, "cuda (%.100s, sm_%d%d, %.0f GiB)", prop.name,
+                 prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30));
+    } else {
+        cudaGetLastError(); /* only the records lose the name */
+        snprintf(be->device_name, sizeof be->device_name, "CUDA device %d", im->device);
+        snprintf(be->label, sizeof be->label, "cuda (device %d)", im->device);
+    }
     const char *graphs = getenv("BIOPP_CUDA_GRAPHS");
     im->graphs_off = graphs && !strcmp(graphs, "0");
     /* Room for the reductions of up to 16 runs; grown on demand. */

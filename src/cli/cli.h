@@ -5,8 +5,7 @@
 #include "biopp/config.h"
 #include "biopp/sweep.h"
 #include "biopp/train.h"
-
-#define BIOPP_VERSION "0.1.0"
+#include "biopp/version.h" /* BIOPP_VERSION */
 
 int cmd_train(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);

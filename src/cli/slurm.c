@@ -386,7 +386,11 @@ int cmd_slurm(int argc, char **argv)
     cli_list_free(&a.sets);
     if (!st) st = bp_sweep_expand(s, &err);
     if (!st) cli_sweep_warnings("slurm", s);
-    if (!st) st = bp_sweep_prepare_dir(s, a.out, &err);
+    int replaced = 0;
+    if (!st) st = bp_sweep_prepare_dir_replacing(s, a.out, &replaced, &err);
+    if (!st && replaced)
+        fprintf(stderr, "biopp slurm: %s/sweep.ini held a different sweep that had started no "
+                        "run; replaced it with this one\n", a.out);
     char logs[PATH_MAX + 8];
     snprintf(logs, sizeof logs, "%s/logs", a.out);
     if (!st) st = bp_mkdir_p(logs, &err);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "biopp/backend.h"
 #include "biopp/data.h"
@@ -730,6 +732,115 @@ static int write_summary(const bp_sweep *s, const sweep_args *a, int rc)
     return rc;
 }
 
+/* ---- before the folder is written ---------------------------------------- */
+
+/* A device the cells use, tried once (CUDA without a GPU fails here). */
+static int check_device(const bp_config *cfg)
+{
+    bp_backend *be = NULL;
+    bp_error err = {0};
+    bp_status st = bp_backend_create(cfg, &be, &err);
+    bp_backend_destroy(be);
+    if (st) fprintf(stderr, "biopp sweep: cell with device = %s: %s\n",
+                    bp_device_name(cfg->device), err.msg);
+    return st ? 1 : 0;
+}
+
+static int check_dataset(const bp_config *cfg)
+{
+    bp_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    int rc = cli_load_dataset(cfg, &ds);
+    bp_dataset_free(&ds);
+    return rc;
+}
+
+/* Every device and data set the pending cells of the list use is tried
+ * before DIR is written, so that a sweep that cannot train leaves nothing
+ * behind (docs/SWEEP.md). Each distinct one is tried once. */
+static int preflight(const bp_sweep *s, const char *out, const cell_list *l)
+{
+    bp_sweep_cell *c = malloc(sizeof *c);
+    int rc = c ? 0 : 1, cuda_done = 0, n_data = 0;
+    char (*data)[1100] = calloc((size_t)l->n + 1, sizeof *data);
+    if (!data) rc = 1;
+    for (int j = 0; !rc && j < l->n; j++) {
+        bp_error err = {0};
+        if (bp_sweep_cell_at(s, l->cell[j], c, &err)) {
+            fprintf(stderr, "biopp sweep: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        if (bp_sweep_cell_done(s, out, c)) continue;
+        if (c->cfg.device == BP_DEVICE_CUDA && !cuda_done) {
+            cuda_done = 1;
+            rc = check_device(&c->cfg);
+        }
+        char key[1100];
+        snprintf(key, sizeof key, "%s/%s", c->cfg.dataset, c->cfg.data_dir);
+        int known = 0;
+        for (int k = 0; k < n_data && !known; k++) known = !strcmp(data[k], key);
+        if (!rc && !known) {
+            snprintf(data[n_data++], sizeof data[0], "%s", key);
+            rc = check_dataset(&c->cfg);
+        }
+    }
+    free(data);
+    free(c);
+    return rc;
+}
+
+/* DIR refused (a different sweep, a folder that is not a sweep), writing
+ * nothing: before the data are loaded for the preflight. */
+static int check_out(const bp_sweep *s, const char *out)
+{
+    bp_error err = {0};
+    if (!bp_sweep_check_dir(s, out, &err)) return 0;
+    fprintf(stderr, "biopp sweep: %s\n", err.msg);
+    return 1;
+}
+
+/* DIR writable, creating nothing (a sweep that cannot train must leave no
+ * folder): DIR itself is probed when it exists, else the nearest folder
+ * above it must be writable. Before the data are loaded. */
+static int check_out_writable(const char *out)
+{
+    bp_error err = {0};
+    struct stat st;
+    if (stat(out, &st) == 0) {
+        if (!bp_check_writable_dir(out, &err)) return 0;
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    char up[4096];
+    snprintf(up, sizeof up, "%s", out);
+    for (;;) {
+        char *slash = strrchr(up, '/');
+        if (!slash) snprintf(up, sizeof up, ".");
+        else slash[slash == up ? 1 : 0] = '\0';
+        if (stat(up, &st) == 0 || !slash || !strcmp(up, "/")) break;
+    }
+    if (stat(up, &st) == 0 && S_ISDIR(st.st_mode) && access(up, W_OK | X_OK) == 0) return 0;
+    fprintf(stderr, "biopp sweep: output folder: cannot create %s: %s is %s\n", out, up,
+            stat(up, &st) != 0 || S_ISDIR(st.st_mode) ? "not writable" : "not a directory");
+    return 1;
+}
+
+static int prepare_out(const bp_sweep *s, const char *out)
+{
+    bp_error err = {0};
+    int replaced = 0;
+    if (bp_check_writable_dir(out, &err) ||
+        bp_sweep_prepare_dir_replacing(s, out, &replaced, &err)) {
+        fprintf(stderr, "biopp sweep: %s\n", err.msg);
+        return 1;
+    }
+    if (replaced)
+        fprintf(stderr, "biopp sweep: %s/sweep.ini held a different sweep that had started no "
+                        "run; replaced it with this one\n", out);
+    return 0;
+}
+
 int cmd_sweep(int argc, char **argv)
 {
     sweep_args a;
@@ -753,11 +864,9 @@ int cmd_sweep(int argc, char **argv)
     if (!rc) rc = make_list(s, &a, &l);
     if (!rc && a.dry_run) rc = dry_run(s, &a, &l);
     else if (!rc) {
-        bp_error err = {0};
-        if (bp_check_writable_dir(a.out, &err) || bp_sweep_prepare_dir(s, a.out, &err)) {
-            fprintf(stderr, "biopp sweep: %s\n", err.msg);
-            rc = 1;
-        } else {
+        rc = check_out(s, a.out) || check_out_writable(a.out) || preflight(s, a.out, &l) ||
+             prepare_out(s, a.out);
+        if (!rc) {
             bp_install_stop_handlers();
             rc = write_summary(s, &a, train_cells(s, a.out, &l, a.jobs));
         }
