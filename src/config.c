@@ -165,7 +165,9 @@ static const key_def keys[] = {
      .size = sizeof(((bp_config *)0)->data_dir), .expect = "a directory path, or empty",
      .help = "where the dataset files are; empty: $BIOPP_DATA_DIR, else ./data"},
     K_INT_("data", train_size, 1, INT_MAX, "a positive integer such as 50000",
-           "the first N training images train, the rest validate"),
+           "the first N training images train, the next valid_size validate"),
+    K_INT_("data", valid_size, -1, INT_MAX, "an integer >= -1; -1 = the rest, at most 10000",
+           "images after train_size that validate; -1: the rest, at most 10000"),
     /* [model] */
     {.section = "model", .name = "hidden", .kind = K_HIDDEN, .off = OFF(int, n_hidden),
      .help = "hidden layer widths: 800, 2x800 (2 layers), 800-400 (per layer)"},
@@ -545,6 +547,7 @@ void bp_config_defaults(bp_config *cfg)
     snprintf(cfg->dataset, sizeof cfg->dataset, "mnist");
     cfg->data_dir[0] = '\0';
     cfg->train_size = 50000;
+    cfg->valid_size = -1;
     cfg->n_hidden = 1;
     cfg->hidden[0] = 800;
     cfg->activation = BP_ACT_TANH;
@@ -577,6 +580,13 @@ void bp_config_defaults(bp_config *cfg)
     cfg->checkpoint_every = 10;
     cfg->align_every = 0;
     cfg->align_log = 0;
+}
+
+int bp_config_valid_count(const bp_config *cfg, int n_train)
+{
+    int rest = n_train > cfg->train_size ? n_train - cfg->train_size : 0;
+    if (cfg->valid_size >= 0) return cfg->valid_size;
+    return rest < BP_VALID_AUTO_MAX ? rest : BP_VALID_AUTO_MAX;
 }
 
 double bp_config_feedback_lr(const bp_config *cfg)

@@ -34,9 +34,10 @@ bp_status bp_evaluate_checkpoint(const bp_config *cfg, const bp_dataset *ds, con
                                  bp_split split, bp_eval_result *res, bp_error *err)
 {
     memset(res, 0, sizeof *res);
-    if (split == BP_SPLIT_VALID && ds->train.n == cfg->train_size)
+    if (split == BP_SPLIT_VALID && bp_config_valid_count(cfg, ds->train.n) == 0)
         return bp_fail(err, BP_ERR_CONFIG,
-                       "no validation split: train_size = %d is the whole training set of %s",
+                       "no validation split: train_size = %d is the whole training set of %s, "
+                       "or valid_size = 0",
                        cfg->train_size, ds->name);
     bp_dataset view;
     if (split == BP_SPLIT_TRAIN) train_split_view(cfg, ds, &view);

@@ -90,7 +90,7 @@ bp_status bp_memory_estimate(const bp_config *cfg, int R, const bp_dataset *ds,
     /* + the one-step room the net is created with, live until the epoch's
      * room replaces it (bp_net_reserve_steps allocates before it frees). */
     size_t hyper = ((steps > 1 ? steps : 1) + 1) * per_step + (size_t)R * sizeof(uint64_t);
-    size_t n_valid = (size_t)ds->train.n - n_train;
+    size_t n_valid = (size_t)bp_config_valid_count(cfg, ds->train.n);
     size_t nmax = n_valid > (size_t)ds->test.n ? n_valid : (size_t)ds->test.n;
     size_t chunks = (nmax + (size_t)cfg->eval_batch - 1) / (size_t)cfg->eval_batch;
     size_t eval = (chunks ? chunks : 1) * 2 * R * sizeof(float);

@@ -52,7 +52,7 @@ double bp_sweep_cell_cost(const bp_config *cfg, int runs)
     default: train = 3 * fwd; break;
     }
     double samples = (double)(cfg->train_size / cfg->batch) * cfg->batch;
-    double evaluated = (n_train - cfg->train_size) + n_test;
+    double evaluated = bp_config_valid_count(cfg, n_train) + n_test;
     return 2.0 * runs * cfg->epochs * (samples * train + evaluated * fwd);
 }
 

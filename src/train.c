@@ -63,6 +63,11 @@ static bp_status check_split(const bp_config *cfg, const bp_dataset *ds, bp_erro
     if (cfg->batch > cfg->train_size)
         return bp_fail(err, BP_ERR_CONFIG, "batch = %d is larger than train_size = %d",
                        cfg->batch, cfg->train_size);
+    if (bp_config_valid_count(cfg, ds->train.n) > ds->train.n - cfg->train_size)
+        return bp_fail(err, BP_ERR_CONFIG,
+                       "valid_size = %d but %s has only %d training samples after train_size = "
+                       "%d; lower valid_size or train_size (valid_size = -1 takes the rest)",
+                       cfg->valid_size, ds->name, ds->train.n - cfg->train_size, cfg->train_size);
     if (ds->train.dim != ds->test.dim)
         return bp_fail(err, BP_ERR_FORMAT, "%s: train and test samples differ in size (%d, %d)",
                        ds->name, ds->train.dim, ds->test.dim);
@@ -132,7 +137,7 @@ bp_status bp_group_create(const bp_config *cfg, const uint64_t *seeds, int R,
     g->ds = ds;
     if (be->ops->graph_reset) be->ops->graph_reset(be); /* a new group records anew */
     g->n_train = cfg->train_size;
-    g->n_valid = ds->train.n - cfg->train_size;
+    g->n_valid = bp_config_valid_count(cfg, ds->train.n);
     g->steps = cfg->train_size / cfg->batch; /* the last partial batch is dropped */
     if ((rc = bp_net_create(cfg, seeds, R, ds->train.dim, ds->classes, be, &g->net, err)) ||
         (rc = upload_dataset(g, err)) || (rc = alloc_epoch_buffers(g, err))) {

@@ -247,7 +247,8 @@ Test(config, utf8_bom)
  * table without an entry here. */
 static const char *const every_key[][2] = {
     {"dataset", "fashion-mnist"}, {"data_dir", "/srv/data sets/mnist"},
-    {"train_size", "45000"},      {"hidden", "1000-500-20"},
+    {"train_size", "45000"},      {"valid_size", "2500"},
+    {"hidden", "1000-500-20"},
     {"activation", "sigmoid"},    {"output", "softmax_ce"},
     {"init", "paper_code"},       {"rule", "bdfa"},
     {"alpha", "0.30000000000000004"}, {"bdfa_loss", "neg_log_sigmoid"},
@@ -821,7 +822,7 @@ Test(config, validate_single_keys)
 Test(config, key_table)
 {
     int n = bp_config_key_count();
-    cr_assert_eq(n, 34);
+    cr_assert_eq(n, 35);
     cr_assert_null(bp_config_key_name(-1));
     cr_assert_null(bp_config_key_name(n));
     for (int i = 0; i < n; i++) {

@@ -235,3 +235,39 @@ Test(engine, every_rule_learns_mnist, .timeout = 300)
     }
     bp_dataset_free(&ds);
 }
+
+/* The validation split: valid_size images after train_size; -1 takes the
+ * rest but at most BP_VALID_AUTO_MAX; more than there is, is refused. */
+Test(engine, valid_size_picks_the_validation_split)
+{
+    bp_dataset ds;
+    th_make_dataset(&ds, 12000, 6, 3, 5);
+    bp_config cfg;
+    th_config(&cfg, BP_RULE_BP, 2, hidden2, 64);
+    uint64_t seed = 1;
+    static const struct {
+        int train_size, valid_size, want;
+    } cases[] = {{64, -1, BP_VALID_AUTO_MAX}, {4000, -1, 8000}, {64, 500, 500}, {64, 0, 0},
+                 {11000, -1, 1000}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cfg.train_size = cases[i].train_size;
+        cfg.valid_size = cases[i].valid_size;
+        bp_backend *be;
+        bp_group *g = make_group(&cfg, &seed, 1, &ds, &be);
+        cr_expect_eq(bp_group_valid_size(g), cases[i].want, "train_size %d, valid_size %d",
+                     cases[i].train_size, cases[i].valid_size);
+        bp_group_destroy(g);
+        bp_backend_destroy(be);
+    }
+    cfg.train_size = 11000;
+    cfg.valid_size = 1001;
+    bp_backend *be;
+    bp_error err = {0};
+    bp_group *g = NULL;
+    cr_assert_eq(bp_backend_cpu_create(1, &be, &err), BP_OK, "%s", err.msg);
+    cr_expect_eq(bp_group_create(&cfg, &seed, 1, &ds, be, &g, &err), BP_ERR_CONFIG);
+    cr_expect(strstr(err.msg, "valid_size = 1001 but") && strstr(err.msg, "only 1000"), "%s",
+              err.msg);
+    bp_backend_destroy(be);
+    bp_dataset_free(&ds);
+}

@@ -38,7 +38,8 @@ typedef struct {
     /* [data] */
     char dataset[32];      /* mnist | fashion-mnist | kmnist | cifar10 */
     char data_dir[1024];   /* "" = $BIOPP_DATA_DIR, else ./data */
-    int train_size;        /* first N training samples train, the rest validate */
+    int train_size;        /* first N training samples train, the next valid_size validate */
+    int valid_size;        /* -1: the rest of the training set, at most BP_VALID_AUTO_MAX */
     /* [model] */
     int n_hidden;          /* number of hidden layers L */
     int hidden[BP_MAX_HIDDEN];
@@ -165,6 +166,17 @@ const char *bp_bdfa_target_name(bp_bdfa_target t);
 const char *bp_recon_name(bp_recon r);
 const char *bp_device_name(bp_device d);
 const char *bp_precision_name(bp_precision p);
+
+/* valid_size = -1 takes the training samples after train_size, but at
+ * most this many: evaluating 58,000 images every epoch of a 2,000-sample
+ * run would cost more than training it. */
+#define BP_VALID_AUTO_MAX 10000
+
+/* The size of the validation split for a training set of n_train images:
+ * the valid_size samples after the first train_size. May exceed what is
+ * there (n_train - train_size) for an explicit valid_size: the caller
+ * checks that (bp_group_create refuses it). */
+int bp_config_valid_count(const bp_config *cfg, int n_train);
 
 /* The feedback learning rate in effect (feedback_lr, or lr when unset). */
 double bp_config_feedback_lr(const bp_config *cfg);
