@@ -26,6 +26,8 @@
 #   BENCH_GPU           0 skips CUDA rows, 1 forces trying them [auto: nvidia-smi -L]
 #   BENCH_DOC           the page to update                 [docs/PERFORMANCE.md]
 #   BUILD               build directory                    [build]
+#   BENCH_BIN           the benchmark binary               [$BUILD/bench_biopp]
+#   BIOPP_BIN           the biopp binary                   [$BUILD/biopp]
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -33,8 +35,8 @@ start=$(date +%s)
 
 PY=${BIOPP_PYTHON:-/usr/bin/python3}
 BUILD=${BUILD:-build}
-BENCH_BIN=$BUILD/bench_biopp
-BIOPP_BIN=$BUILD/biopp
+BENCH_BIN=${BENCH_BIN:-$BUILD/bench_biopp}
+BIOPP_BIN=${BIOPP_BIN:-$BUILD/biopp}
 RULES=${BENCH_RULES:-bp fa dfa bfa bdfa}
 HIDDEN=${BENCH_HIDDEN:-1x800 3x800}
 WARMUP=${BENCH_WARMUP:-2}

@@ -580,9 +580,9 @@ static void md_fa_dfa_note(FILE *f, const summary *y)
     }
     if (fa && dfa)
         fprintf(f, "\nWith one hidden layer FA and DFA coincide: DFA's D_1 and FA's B_2 both map "
-                   "the output error straight to the only hidden layer, and are drawn from the "
-                   "same random stream, so the two rules train (nearly) the same network; equal "
-                   "results there are expected, not a bug (docs/RESULTS.md).\n");
+                   "the output error straight to the only hidden layer, so the two rules are the "
+                   "same algorithm there and agree within seed noise; equal results are "
+                   "expected, not a bug (README.md).\n");
 }
 
 /* Advances the heading axes' values like an odometer; false after the last. */
