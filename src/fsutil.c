@@ -1,5 +1,6 @@
 #include "biopp/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,4 +129,19 @@ bp_status bp_check_writable_dir(const char *dir, bp_error *err)
         return bp_fail(err, BP_ERR_IO, "%s: cannot write to the output folder: %s", dir,
                        strerror(e));
     return BP_OK;
+}
+
+int bp_dir_has_entries(const char *dir, const char *ignore)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int any = 0;
+    size_t probe = strlen(BP_WRITE_PROBE_PREFIX);
+    while (!any && (e = readdir(d)))
+        any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+              (!ignore || strcmp(e->d_name, ignore)) &&
+              strncmp(e->d_name, BP_WRITE_PROBE_PREFIX, probe);
+    closedir(d);
+    return any;
 }

@@ -2,7 +2,6 @@
 #include "biopp/run_state.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,20 +10,6 @@
 #include "biopp/fsutil.h"
 #include "biopp/report.h"
 #include "biopp/runner.h"
-
-int bp_dir_has_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    int any = 0;
-    size_t probe = strlen(BP_WRITE_PROBE_PREFIX);
-    while (!any && (e = readdir(d)))
-        any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-              strncmp(e->d_name, BP_WRITE_PROBE_PREFIX, probe);
-    closedir(d);
-    return any;
-}
 
 /* final.json's "diverged"; -1 when it is unreadable (a crash mid-write
  * cannot leave one: writes are atomic, so that is damage). */

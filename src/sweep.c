@@ -484,17 +484,6 @@ static bp_status validate_cell(const bp_sweep *s, const bp_sweep_cell *c, bp_err
 {
     bp_status st = bp_config_validate(&c->cfg, err);
     if (!st) return BP_OK;
-    /* A rule-only key listed for every cell: point at the RULE.key scope. */
-    const char *used = err ? strstr(err->msg, " is only used by rule = ") : NULL;
-    if (used && strstr(err->msg, "config: ") == err->msg) {
-        char key[64], rule[16];
-        double v = 0;
-        if (sscanf(err->msg, "config: %63s = %lg", key, &v) == 2 &&
-            sscanf(used, " is only used by rule = %15[a-z]", rule) == 1)
-            snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
-                     " (in a sweep, `%s.%s = %g` sets %s for the %s cells only)", rule, key, v,
-                     key, rule);
-    }
     if (err) bp_fail_context(err, "%s: cell %s", s->source, c->name);
     return st;
 }
@@ -757,20 +746,6 @@ static bp_status compare_specs(const char *path, char *old_text, char *new_text,
     return BP_OK;
 }
 
-static bool dir_has_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return false;
-    struct dirent *e;
-    bool any = false;
-    while (!any && (e = readdir(d)))
-        any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-              strcmp(e->d_name, BP_SWEEP_DIR_LOCK) &&
-              strncmp(e->d_name, BP_WRITE_PROBE_PREFIX, strlen(BP_WRITE_PROBE_PREFIX));
-    closedir(d);
-    return any;
-}
-
 static bp_status check_existing_spec(const char *path, const char *spec, bp_error *err)
 {
     char *old = NULL, *now = strdup(spec); /* compare_specs splits its texts in place */
@@ -859,7 +834,7 @@ static bp_status check_dir(const char *dir, char *spec, int *fresh, bp_error *er
         }
         return st;
     }
-    if (dir_has_entries(dir))
+    if (bp_dir_has_entries(dir, BP_SWEEP_DIR_LOCK))
         return bp_fail(err, BP_ERR_CONFIG,
                        "%s is not empty but has no sweep.ini, so it does not hold a sweep; "
                        "choose a new or empty --out directory",

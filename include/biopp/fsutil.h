@@ -21,6 +21,10 @@ bp_status bp_check_writable_dir(const char *dir, bp_error *err);
  * may be probing it at that moment). */
 #define BP_WRITE_PROBE_PREFIX ".biopp-write-check-"
 
+/* 1 when dir exists and holds anything but a write probe and (when not
+ * NULL) the entry named ignore; 0 otherwise. */
+int bp_dir_has_entries(const char *dir, const char *ignore);
+
 /* Advisory lock (flock, exclusive) on PATH, created if missing. wait = 0:
  * returns at once with *fd = -1 when another process holds it; wait = 1:
  * blocks until it is free (a signal interrupts the wait: BP_ERR_INTERRUPTED).

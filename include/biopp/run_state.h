@@ -31,10 +31,6 @@ bp_status bp_run_state_read(const char *dir, bp_run_state *st, bp_error *err);
  * step 12 of 390 of epoch 2 of 3", ... */
 void bp_run_state_describe(const bp_run_state *st, char *buf, size_t size);
 
-/* 1 when DIR exists and holds anything (a write probe of
- * bp_check_writable_dir does not count). */
-int bp_dir_has_entries(const char *dir);
-
 /* The first key, in bp_config_write's order, whose value differs between
  * a and b, skipping the keys in skip (NULL-terminated); 0 when none, else
  * 1 with the key and both values as bp_config_get writes them. */

@@ -85,7 +85,7 @@ static int check_out_dir(const char *out, const bp_config *cfg, int resume, cons
     char what[160];
     bp_run_state_describe(&st, what, sizeof what);
     if (st.kind == BP_RUN_NONE) {
-        if (bp_dir_has_entries(out)) {
+        if (bp_dir_has_entries(out, NULL)) {
             fprintf(stderr,
                     "biopp train: %s is not empty and holds no run (no config.ini); choose a "
                     "new or empty --out, so that the run's files are not mixed with others\n",
