@@ -178,3 +178,15 @@ void th_assert_has(const char *text, const char *needle)
 {
     cr_assert_not_null(strstr(text, needle), "lacks \"%s\": %s", needle, text);
 }
+
+char *th_write_in(const char *dir, const char *name, const char *text)
+{
+    char *path = malloc(strlen(dir) + strlen(name) + 2);
+    cr_assert_not_null(path);
+    sprintf(path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot create %s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}

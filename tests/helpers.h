@@ -52,6 +52,9 @@ char *th_tmpdir(void);
 /* The whole of a text file (malloc'd); fails the test when unreadable. */
 char *th_slurp(const char *path);
 
+/* Writes text to dir/name; returns the path (malloc'd, the caller frees). */
+char *th_write_in(const char *dir, const char *name, const char *text);
+
 /* Fails the test when text lacks needle, showing the text. */
 void th_assert_has(const char *text, const char *needle);
 

@@ -16,19 +16,6 @@ static const char *const commands[] = {"train", "sweep", "eval",  "export", "gen
                                        "plot",  "merge", "slurm", "keys"};
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-/* A file in dir with text; returns its path (malloc'd). */
-static char *write_text(const char *dir, const char *name, const char *text)
-{
-    char *path = malloc(strlen(dir) + strlen(name) + 2);
-    cr_assert_not_null(path);
-    sprintf(path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 static int count(const char *text, const char *needle)
 {
     int n = 0;
@@ -327,7 +314,7 @@ Test(cli_args, train_print_config_loads_no_data)
 Test(cli_args, sweep_print_config_is_the_spec)
 {
     char *dir = th_tmpdir(), *out;
-    char *spec = write_text(dir, "s.ini", "[rule]\nrule = bp,fa\n[train]\nepochs = 1\n");
+    char *spec = th_write_in(dir, "s.ini", "[rule]\nrule = bp,fa\n[train]\nepochs = 1\n");
     int rc = th_sh(&out, "%s sweep -c %s --set lr=1e-3,1e-2 --print-config", th_bin(), spec);
     cr_expect_eq(rc, 0, "%s", out);
     th_assert_has(out, "rule = bp,fa\n");
@@ -363,18 +350,18 @@ Test(cli_args, numbers_are_read_strictly)
         free(out);
     }
     char *dir = th_tmpdir(), *out;
-    char *cfg = write_text(dir, "c.ini", "[optimizer]\n\nlr = nan\n");
+    char *cfg = th_write_in(dir, "c.ini", "[optimizer]\n\nlr = nan\n");
     int rc = th_sh(&out, "%s train -c %s --print-config", th_bin(), cfg);
     cr_expect_eq(rc, 1, "%s", out);
     th_assert_has(out, "c.ini:3: lr = 'nan': not a finite number");
     free(out);
     /* the elements of a sweep's lists, and its seeds, go through the same parser */
-    char *spec = write_text(dir, "s.ini", "[optimizer]\nlr = 1e-3,+1e-2\n");
+    char *spec = th_write_in(dir, "s.ini", "[optimizer]\nlr = 1e-3,+1e-2\n");
     rc = th_sh(&out, "%s sweep -c %s --dry-run", th_bin(), spec);
     cr_expect_eq(rc, 1, "%s", out);
     th_assert_has(out, "s.ini:2: lr = '+1e-2': a leading '+' is not accepted");
     free(out);
-    char *ok = write_text(dir, "t.ini", "[train]\nepochs = 1\n");
+    char *ok = th_write_in(dir, "t.ini", "[train]\nepochs = 1\n");
     rc = th_sh(&out, "%s sweep -c %s --dry-run --set seed=1,0x2", th_bin(), ok);
     cr_expect_eq(rc, 1, "%s", out);
     th_assert_has(out, "'0x2' is not a seed");
@@ -390,7 +377,7 @@ Test(cli_args, numbers_are_read_strictly)
 Test(cli_args, keys_without_effect_are_warnings)
 {
     char *dir = th_tmpdir(), *out;
-    char *cfg = write_text(dir, "c.ini",
+    char *cfg = th_write_in(dir, "c.ini",
                            "[rule]\nrule = fa\nalpha = 0.25\nbdfa_loss = neg_log_sigmoid\n"
                            "[optimizer]\noptimizer = adam\nmomentum = 0.9\n");
     int rc = th_sh(&out, "{ %s train -c %s --set wm_noise=0.5 --print-config > %s/eff.ini; }",
@@ -418,7 +405,7 @@ Test(cli_args, keys_without_effect_are_warnings)
 Test(cli_args, a_sweep_warns_once_and_only_when_no_cell_reads_the_key)
 {
     char *dir = th_tmpdir(), *out;
-    char *spec = write_text(dir, "s.ini",
+    char *spec = th_write_in(dir, "s.ini",
                             "[rule]\nrule = bp,fa\n[optimizer]\nlr = 1e-3,1e-2\n"
                             "momentum = 0.9\n[train]\nepochs = 1\n");
     int rc = th_sh(&out, "%s sweep -c %s --dry-run", th_bin(), spec);

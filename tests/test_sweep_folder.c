@@ -23,18 +23,6 @@ static const char SWEEP[] = "[sweep]\nseeds = 2\n"
                             "[optimizer]\nlr = 0.001\n"
                             "[train]\nepochs = 1\nbatch = 32,64\nthreads = 1\n";
 
-static char *write_in(const char *dir, const char *name, const char *text)
-{
-    char *path = malloc(strlen(dir) + strlen(name) + 2);
-    cr_assert_not_null(path);
-    sprintf(path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot create %s", path);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
 static char *slurp_in(const char *dir, const char *name)
 {
     char path[1024];
@@ -86,7 +74,7 @@ Test(sweep_folder, cuda_without_a_gpu_writes_nothing_and_the_cpu_sweep_then_runs
         cr_skip_test("a CUDA device is present: device = cuda would train");
     }
     char *tmp = th_tmpdir(), *out = NULL, *dir = NULL;
-    char *ini = write_in(tmp, "s.ini", SWEEP);
+    char *ini = th_write_in(tmp, "s.ini", SWEEP);
     cr_assert(asprintf(&dir, "%s/out", tmp) > 0);
     int rc = sweep(&out, ini, dir, "--set device=cuda");
     cr_expect_eq(rc, 1, "%s", out);
@@ -107,7 +95,7 @@ Test(sweep_folder, a_missing_data_set_writes_nothing, .timeout = 60)
 {
     need_mnist();
     char *tmp = th_tmpdir(), *out = NULL, *dir = NULL;
-    char *ini = write_in(tmp, "s.ini", SWEEP);
+    char *ini = th_write_in(tmp, "s.ini", SWEEP);
     cr_assert(asprintf(&dir, "%s/out", tmp) > 0);
     int rc = sweep(&out, ini, dir, "--set data_dir=/nonexistent/biopp-data");
     cr_expect_eq(rc, 1, "%s", out);
@@ -124,7 +112,7 @@ Test(sweep_folder, a_missing_data_set_writes_nothing, .timeout = 60)
  * summaries and a cell folder with the cell's lock. */
 static void leave_failed_sweep(const char *text, const char *tmp, const char *dir)
 {
-    char *ini = write_in(tmp, "old.ini", text);
+    char *ini = th_write_in(tmp, "old.ini", text);
     bp_sweep *s = malloc(sizeof *s);
     bp_sweep_cell *c = malloc(sizeof *c);
     bp_error err = {0};
@@ -153,7 +141,7 @@ Test(sweep_folder, a_new_spec_replaces_a_folder_that_started_no_run, .timeout = 
     snprintf(old, sizeof old, "%s", SWEEP);
     memcpy(strstr(old, "0.001\n"), "0.5  ", 5); /* the old sweep: lr = 0.5 */
     leave_failed_sweep(old, tmp, dir);
-    char *ini = write_in(tmp, "s.ini", SWEEP);
+    char *ini = th_write_in(tmp, "s.ini", SWEEP);
     int rc = sweep(&out, ini, dir, "");
     cr_expect_eq(rc, 0, "%s", out);
     th_assert_has(out, "sweep.ini held a different sweep that had started no run; replaced it");
@@ -182,7 +170,7 @@ Test(sweep_folder, a_held_lock_or_other_files_keep_the_folder_s_sweep)
     bp_sweep_cell c;
     bp_error err = {0};
     int fd = -1, replaced = -1;
-    char *ini = write_in(tmp, "new.ini", "rule = bp,fa\nlr = 0.02\n");
+    char *ini = th_write_in(tmp, "new.ini", "rule = bp,fa\nlr = 0.02\n");
     bp_sweep_init(&s);
     cr_assert_eq(bp_sweep_load(&s, ini, &err), BP_OK, "%s", err.msg);
     cr_assert_eq(bp_sweep_expand(&s, &err), BP_OK, "%s", err.msg);
@@ -214,7 +202,7 @@ Test(sweep_folder, a_held_lock_or_other_files_keep_the_folder_s_sweep)
 Test(sweep_folder, a_rule_scoped_key_without_a_cell_is_an_error)
 {
     char *tmp = th_tmpdir(), *out = NULL;
-    char *ini = write_in(tmp, "s.ini", "[rule]\nrule = bdfa\nbfa.alpha = 0.25\n");
+    char *ini = th_write_in(tmp, "s.ini", "[rule]\nrule = bdfa\nbfa.alpha = 0.25\n");
     int rc = th_sh(&out, "%s sweep --config %s --dry-run", th_bin(), ini);
     cr_expect_eq(rc, 1, "%s", out);
     char where[1100];
@@ -236,7 +224,7 @@ Test(sweep_folder, summaries_record_settings_validation_and_provenance, .timeout
 {
     need_mnist();
     char *tmp = th_tmpdir(), *out = NULL, *dir = NULL;
-    char *ini = write_in(tmp, "s.ini", SWEEP);
+    char *ini = th_write_in(tmp, "s.ini", SWEEP);
     cr_assert(asprintf(&dir, "%s/out", tmp) > 0);
     int rc = sweep(&out, ini, dir, "");
     cr_assert_eq(rc, 0, "%s", out);
@@ -305,7 +293,7 @@ Test(sweep_folder, a_run_folder_without_the_new_records_resumes_and_is_summarise
 {
     need_mnist();
     char *tmp = th_tmpdir(), *out = NULL, *dir = NULL;
-    char *ini = write_in(tmp, "s.ini", SWEEP);
+    char *ini = th_write_in(tmp, "s.ini", SWEEP);
     cr_assert(asprintf(&dir, "%s/out", tmp) > 0);
     int rc = sweep(&out, ini, dir, "--set epochs=2");
     cr_assert_eq(rc, 0, "%s", out);
@@ -314,11 +302,11 @@ Test(sweep_folder, a_run_folder_without_the_new_records_resumes_and_is_summarise
     char *fin = slurp_in(dir, "rule=fa,batch=32/seed-1/final.json");
     for (int i = 0; i < 4; i++) drop_json_key(fin, keys[i]);
     cr_assert_null(strstr(fin, "biopp_"), "%s", fin);
-    free(write_in(dir, "rule=fa,batch=32/seed-1/final.json", fin));
+    free(th_write_in(dir, "rule=fa,batch=32/seed-1/final.json", fin));
     free(fin);
     /* seed 2 of the dfa cell: stopped after epoch 1 by an older biopp */
     char *cfg = slurp_in(dir, "rule=dfa,batch=32/seed-2/config.ini");
-    free(write_in(dir, "rule=dfa,batch=32/seed-2/config.ini", strchr(cfg, '\n') + 1));
+    free(th_write_in(dir, "rule=dfa,batch=32/seed-2/config.ini", strchr(cfg, '\n') + 1));
     free(cfg);
     char path[1100];
     snprintf(path, sizeof path, "%s/rule=dfa,batch=32/seed-2/final.json", dir);
