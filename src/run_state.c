@@ -28,7 +28,7 @@ static int final_json_diverged(const char *path, bp_error *err)
 }
 
 /* The later of the two checkpoint generations (epoch, then step). */
-static bp_status latest_checkpoint(const char *dir, bp_run_state *st, bp_error *err)
+static void latest_checkpoint(const char *dir, bp_run_state *st)
 {
     static const char *names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
     for (int i = 0; i < 2; i++) {
@@ -36,13 +36,15 @@ static bp_status latest_checkpoint(const char *dir, bp_run_state *st, bp_error *
         int e, pos;
         bp_run_path(path, sizeof path, dir, names[i]);
         if (!bp_file_exists(path)) continue;
-        if (bp_checkpoint_peek(path, &e, &pos, err)) return BP_ERR_FORMAT;
+        /* An unreadable header is left to the resume itself, which says
+         * which generation to delete (runner.c). */
+        bp_error ignore;
+        if (bp_checkpoint_peek(path, &e, &pos, &ignore)) continue;
         if (e > st->epochs_done || (e == st->epochs_done && pos > st->step)) {
             st->epochs_done = e;
             st->step = pos;
         }
     }
-    return BP_OK;
 }
 
 bp_status bp_run_state_read(const char *dir, bp_run_state *st, bp_error *err)
@@ -57,7 +59,7 @@ bp_status bp_run_state_read(const char *dir, bp_run_state *st, bp_error *err)
     st->kind = BP_RUN_STARTED;
     if (st->cfg.batch > 0 && st->cfg.train_size > 0)
         st->steps = st->cfg.train_size / st->cfg.batch; /* full batches only (train.c) */
-    if ((rc = latest_checkpoint(dir, st, err))) return rc;
+    latest_checkpoint(dir, st);
     bp_run_path(path, sizeof path, dir, "final.json");
     if (!bp_file_exists(path)) return BP_OK;
     int diverged = final_json_diverged(path, err);

@@ -23,8 +23,9 @@ typedef struct {
     bp_config cfg;   /* DIR/config.ini, when kind != BP_RUN_NONE */
 } bp_run_state;
 
-/* Reads DIR's state. A config.ini or checkpoint that cannot be read is an
- * error naming the file. */
+/* Reads DIR's state. A config.ini or final.json that cannot be read is an
+ * error naming the file; a checkpoint whose header cannot be read is left
+ * out (the resume then reports it, saying which generation to delete). */
 bp_status bp_run_state_read(const char *dir, bp_run_state *st, bp_error *err);
 
 /* One line for messages: "a finished run (3 epochs)", "a run stopped at
