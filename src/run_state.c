@@ -36,10 +36,13 @@ static void latest_checkpoint(const char *dir, bp_run_state *st)
         int e, pos;
         bp_run_path(path, sizeof path, dir, names[i]);
         if (!bp_file_exists(path)) continue;
-        /* An unreadable header is left to the resume itself, which says
-         * which generation to delete (runner.c). */
-        bp_error ignore;
-        if (bp_checkpoint_peek(path, &e, &pos, &ignore)) continue;
+        /* With another generation readable, the resume takes that one. */
+        bp_error why;
+        if (bp_checkpoint_peek(path, &e, &pos, &why)) {
+            snprintf(st->bad_checkpoint, sizeof st->bad_checkpoint, "%s", why.msg);
+            continue;
+        }
+        st->readable++;
         if (e > st->epochs_done || (e == st->epochs_done && pos > st->step)) {
             st->epochs_done = e;
             st->step = pos;
@@ -132,6 +135,11 @@ bp_status bp_run_check_resume(const char *dir, const bp_run_state *st, const bp_
                        "differs; only epochs and checkpoint_every may change). Resume with the "
                        "run's config (--config %s/config.ini), or choose another --out",
                        dir, key, old_v, new_v, dir);
+    if (st->bad_checkpoint[0] && st->readable == 0)
+        return bp_fail(err, BP_ERR_FORMAT,
+                       "cannot resume %s: %s, and there is no other checkpoint generation; "
+                       "restore the file, or delete it to train the run again from epoch 0",
+                       dir, st->bad_checkpoint);
     if (st->kind == BP_RUN_DIVERGED)
         return bp_fail(err, BP_ERR_CONFIG,
                        "cannot resume %s: its run diverged (NaN/Inf loss, see final.json), so "

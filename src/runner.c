@@ -138,6 +138,32 @@ static long long resume_point(runner *x)
     return target < 0 ? 0 : target;
 }
 
+/* A run whose checkpoint files all have unreadable headers would start over
+ * from epoch 0 without a word: refuse instead (writes are atomic, so this
+ * is damage, not a crash mid-write). */
+static bp_status check_some_checkpoint_reads(const runner *x, bp_error *err)
+{
+    const char *names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
+    for (int r = 0; r < x->R; r++) {
+        if (x->done[r]) continue;
+        char path[4096], bad[4096] = "";
+        int readable = 0;
+        for (int i = 0; i < 2; i++) {
+            path_in(path, sizeof path, x, r, names[i]);
+            if (!bp_file_exists(path)) continue;
+            if (checkpoint_point(x, path) >= 0) readable = 1;
+            else snprintf(bad, sizeof bad, "%s", path);
+        }
+        if (bad[0] && !readable)
+            return bp_fail(err, BP_ERR_FORMAT,
+                           "%s: not a readable biopp checkpoint, and there is no other "
+                           "generation; restore it, or delete it to train run %d again from "
+                           "epoch 0",
+                           bad, r);
+    }
+    return BP_OK;
+}
+
 /* *start: the epochs completed (the group may also be part-way into the
  * next one: bp_group_step_in_epoch). */
 static bp_status try_resume(runner *x, int *start, bp_error *err)
@@ -145,6 +171,8 @@ static bp_status try_resume(runner *x, int *start, bp_error *err)
     static char paths[BP_MAX_SEEDS][4096];
     *start = 0;
     for (int r = 0; r < x->R; r++) x->done[r] = diverged_before(x, r);
+    bp_status rc = check_some_checkpoint_reads(x, err);
+    if (rc) return rc;
     long long point = resume_point(x);
     if (point == 0) return BP_OK;
     for (int r = 0; r < x->R; r++)
@@ -152,7 +180,7 @@ static bp_status try_resume(runner *x, int *start, bp_error *err)
             return BP_OK; /* no common point: start over */
     for (int r = 0; r < x->R; r++) {
         if (x->done[r]) continue;
-        bp_status rc = bp_checkpoint_load(x->g, r, paths[r], err);
+        rc = bp_checkpoint_load(x->g, r, paths[r], err);
         if (rc == BP_ERR_FORMAT && strstr(paths[r], "checkpoint.bin"))
             return bp_fail_context(err, "resuming run %d (delete the file to resume from "
                                         "checkpoint.prev.bin)", r);

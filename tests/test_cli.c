@@ -304,3 +304,32 @@ Test(cli_run, zero_epochs_records_the_untrained_network, .timeout = 60)
     th_sh(NULL, "rm -rf %s", a);
     free(run), free(a);
 }
+
+/* A checkpoint whose header does not read: without another generation the
+ * resume is refused (it used to start over from epoch 0 silently); with
+ * one, it continues from that one and says so. */
+Test(cli_run, unreadable_checkpoint_is_refused_or_named, .timeout = 60)
+{
+    const char *data = th_mnist_dir();
+    if (!data) cr_skip_test("MNIST not found");
+    char *a = th_tmpdir(), *out;
+    char *run = tiny_run(data, a, 2, "--set checkpoint_every=10");
+    int rc = th_sh(&out, "echo garbage > %s/checkpoint.bin && BIOPP_DATA_DIR=%s %s train " TINY
+                         " --set checkpoint_every=10 --set epochs=3 --out %s --resume",
+                   run, data, th_bin(), run);
+    cr_expect_eq(rc, 1, "%s", out);
+    th_assert_has(out, "checkpoint.bin: not a biopp checkpoint, and there is no other");
+    free(out);
+    th_sh(NULL, "rm -rf %s", run);
+    free(run);
+    run = tiny_run(data, a, 2, "--set checkpoint_every=1");
+    rc = th_sh(&out, "echo garbage > %s/checkpoint.bin && BIOPP_DATA_DIR=%s %s train " TINY
+                     " --set checkpoint_every=1 --set epochs=3 --out %s --resume",
+               run, data, th_bin(), run);
+    cr_expect_eq(rc, 0, "%s", out);
+    th_assert_has(out, "warning: ");
+    th_assert_has(out, "continuing from the other generation");
+    free(out);
+    th_sh(NULL, "rm -rf %s", a);
+    free(run), free(a);
+}

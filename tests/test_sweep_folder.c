@@ -324,3 +324,28 @@ Test(sweep_folder, a_run_folder_without_the_new_records_resumes_and_is_summarise
     free(dir);
     remove_tree(tmp);
 }
+
+/* A stopped run whose only checkpoint has a damaged header: the rerun
+ * refuses, naming the file, instead of training it again from epoch 0
+ * without a word (runner.c, for train and sweep alike). */
+Test(sweep_folder, a_damaged_checkpoint_is_named_not_silently_restarted, .timeout = 120)
+{
+    need_mnist();
+    char *tmp = th_tmpdir(), *out = NULL, *dir = NULL;
+    char *ini = th_write_in(tmp, "s.ini", SWEEP);
+    cr_assert(asprintf(&dir, "%s/out", tmp) > 0);
+    int rc = sweep(&out, ini, dir, "--set rule=fa --set batch=32");
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/single/seed-1/final.json", dir);
+    cr_assert_eq(unlink(path), 0, "%s", path); /* one cell: its folder is "single" */
+    free(th_write_in(dir, "single/seed-1/checkpoint.bin", "garbage\n"));
+    rc = sweep(&out, ini, dir, "--set rule=fa --set batch=32");
+    cr_expect_eq(rc, 1, "%s", out);
+    th_assert_has(out, "seed-1/checkpoint.bin: not a readable biopp checkpoint");
+    free(out);
+    free(ini);
+    free(dir);
+    remove_tree(tmp);
+}

@@ -20,6 +20,8 @@ typedef struct {
     int epochs_done; /* epoch of the latest checkpoint (0 without one) */
     int step;        /* steps done within the next epoch (a stop mid-epoch) */
     int steps;       /* steps per epoch, when config.ini could be read */
+    int readable;    /* checkpoint generations whose header reads */
+    char bad_checkpoint[4200]; /* one whose header does not ("" if none), and why */
     bp_config cfg;   /* DIR/config.ini, when kind != BP_RUN_NONE */
 } bp_run_state;
 

@@ -121,6 +121,9 @@ static int check_out_dir(const char *out, const bp_config *cfg, int resume, cons
                 out, st.epochs_done, cfg->epochs, st.epochs_done);
         return -1;
     }
+    if (st.bad_checkpoint[0])
+        fprintf(stderr, "biopp train: warning: %s; continuing from the other generation\n",
+                st.bad_checkpoint);
     fprintf(stderr, "biopp train: continuing %s: %s\n", out, what);
     return 0;
 }
