@@ -52,23 +52,40 @@ int cli_load_dataset(const bp_config *cfg, bp_dataset *ds)
     return 0;
 }
 
+/* snprintf at offset n of buf[size]; returns the new offset (past size
+ * when the text did not fit, like snprintf's count). */
+static size_t put(char *buf, size_t n, size_t size, const char *fmt, const char *s)
+{
+    size_t at = n < size ? n : size;
+    return n + (size_t)snprintf(buf + at, size - at, fmt, s);
+}
+
+/* Appends a as one shell word: as is when it is plain, else in single
+ * quotes (a ' inside written as '\''). */
+static size_t append_shell_word(char *buf, size_t n, size_t size, const char *a)
+{
+    static const char plain_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789_./=,:+-@%";
+    if (*a && strspn(a, plain_chars) == strlen(a)) return put(buf, n, size, " %s", a);
+    n = put(buf, n, size, "%s", " '");
+    for (; *a; a++) {
+        char c[2] = {*a, '\0'};
+        n = put(buf, n, size, "%s", *a == '\'' ? "'\\''" : c);
+    }
+    return put(buf, n, size, "%s", "'");
+}
+
 /* The command line as typed, shell-quoted, with --resume added: what to
  * run to continue a stopped run. */
 static void continue_command(int argc, char **argv, char *buf, size_t size)
 {
     size_t n = (size_t)snprintf(buf, size, "%s", program_invocation_name);
     int has_resume = 0;
-    for (int i = 0; i < argc && n < size; i++) {
-        const char *a = argv[i];
-        has_resume |= !strcmp(a, "--resume");
-        int plain = *a != '\0' && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                             "0123456789_./=,:+-@%") == strlen(a);
-        if (plain || strchr(a, '\''))
-            n += (size_t)snprintf(buf + n, size - n, " %s", a);
-        else
-            n += (size_t)snprintf(buf + n, size - n, " '%s'", a);
+    for (int i = 0; i < argc; i++) {
+        has_resume |= !strcmp(argv[i], "--resume");
+        n = append_shell_word(buf, n, size, argv[i]);
     }
-    if (!has_resume && n < size) snprintf(buf + n, size - n, " --resume");
+    if (!has_resume) append_shell_word(buf, n, size, "--resume");
 }
 
 /* Keeps one run per directory, and a resumed run's files consistent.
