@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "biopp/data.h"
 #include "biopp/fsutil.h"
+#include "biopp/plural.h"
 #include "biopp/report.h"
 #include "biopp/runner.h"
 
@@ -71,11 +71,6 @@ bp_status bp_run_state_read(const char *dir, bp_run_state *st, bp_error *err)
     return BP_OK;
 }
 
-static const char *plural(int n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 void bp_run_state_describe(const bp_run_state *st, char *buf, size_t size)
 {
     int e = st->epochs_done, total = st->cfg.epochs;
@@ -84,7 +79,7 @@ void bp_run_state_describe(const bp_run_state *st, char *buf, size_t size)
         snprintf(buf, size, "no run");
         break;
     case BP_RUN_COMPLETE:
-        snprintf(buf, size, "a finished run (%d %s)", e, plural(e, "epoch", "epochs"));
+        snprintf(buf, size, "a finished run (%d epoch%s)", e, bp_plural_s(e));
         break;
     case BP_RUN_DIVERGED:
         snprintf(buf, size, "a run that diverged (NaN/Inf loss; final.json)");
@@ -150,7 +145,7 @@ bp_status bp_run_check_resume(const char *dir, const bp_run_state *st, const bp_
     if (cfg->epochs < done) {
         char what[64];
         if (st->step > 0) snprintf(what, sizeof what, "is part-way into epoch %d", done);
-        else snprintf(what, sizeof what, "has trained %d %s", done, plural(done, "epoch", "epochs"));
+        else snprintf(what, sizeof what, "has trained %d epoch%s", done, bp_plural_s(done));
         return bp_fail(err, BP_ERR_CONFIG,
                        "cannot resume %s with epochs = %d: the run %s, and trained epochs "
                        "cannot be undone; use epochs >= %d (or evaluate the run as it is: "

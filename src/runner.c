@@ -343,8 +343,9 @@ static bp_status train_epochs(runner *x, int start, int *diverged, bp_error *err
             int pos = bp_group_step_in_epoch(x->g), steps = bp_group_steps_per_epoch(x->g);
             rc = save_mid_epoch(x, err);
             if (!rc)
-                rc = bp_fail(err, BP_ERR_INTERRUPTED, "stopped at step %d of %d of epoch %d of %d; %s",
-                             pos, steps, e + 1, cfg->epochs, saved_or_not(x));
+                rc = bp_fail(err, BP_ERR_INTERRUPTED,
+                             "stopped at step %d of %d of epoch %d of %d; %s", pos, steps, e + 1,
+                             cfg->epochs, saved_or_not(x));
             free(m);
             return rc;
         }
