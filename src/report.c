@@ -214,6 +214,20 @@ bp_status bp_write_config_file(const char *path, const bp_config *cfg, const bp_
     return rc;
 }
 
+int bp_final_json_diverged(const char *path, bp_error *err)
+{
+    char *text = NULL;
+    if (bp_read_text(path, &text, NULL, err)) return -1;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    const cJSON *d = o ? cJSON_GetObjectItemCaseSensitive(o, "diverged") : NULL;
+    int r = cJSON_IsBool(d) ? cJSON_IsTrue(d) : -1;
+    cJSON_Delete(o);
+    if (r < 0)
+        bp_fail(err, BP_ERR_FORMAT, "%s: not a biopp final.json (no \"diverged\" field)", path);
+    return r;
+}
+
 bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t seed,
                               const bp_run_log *log, int diverged, const bp_backend *be,
                               bp_error *err)

@@ -1,7 +1,6 @@
 /* See include/biopp/run_state.h. */
 #include "biopp/run_state.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,22 +9,6 @@
 #include "biopp/plural.h"
 #include "biopp/report.h"
 #include "biopp/runner.h"
-
-/* final.json's "diverged"; -1 when it is unreadable (a crash mid-write
- * cannot leave one: writes are atomic, so that is damage). */
-static int final_json_diverged(const char *path, bp_error *err)
-{
-    char *text = NULL;
-    if (bp_read_text(path, &text, NULL, err)) return -1;
-    cJSON *o = cJSON_Parse(text);
-    free(text);
-    const cJSON *d = o ? cJSON_GetObjectItemCaseSensitive(o, "diverged") : NULL;
-    int r = cJSON_IsBool(d) ? cJSON_IsTrue(d) : -1;
-    cJSON_Delete(o);
-    if (r < 0)
-        bp_fail(err, BP_ERR_FORMAT, "%s: not a biopp final.json (no \"diverged\" field)", path);
-    return r;
-}
 
 /* The later of the two checkpoint generations (epoch, then step). */
 static void latest_checkpoint(const char *dir, bp_run_state *st)
@@ -65,7 +48,7 @@ bp_status bp_run_state_read(const char *dir, bp_run_state *st, bp_error *err)
     latest_checkpoint(dir, st);
     bp_run_path(path, sizeof path, dir, "final.json");
     if (!bp_file_exists(path)) return BP_OK;
-    int diverged = final_json_diverged(path, err);
+    int diverged = bp_final_json_diverged(path, err);
     if (diverged < 0) return BP_ERR_FORMAT;
     st->kind = diverged ? BP_RUN_DIVERGED : BP_RUN_COMPLETE;
     return BP_OK;

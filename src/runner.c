@@ -5,7 +5,6 @@
  *   leave runs one checkpoint apart; resume picks the epoch all runs have. */
 #include "biopp/runner.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,15 +104,10 @@ static int find_checkpoint(const runner *x, int r, long long point, char *path, 
 
 static int diverged_before(const runner *x, int r)
 {
-    char path[4096], *text;
+    char path[4096];
     path_in(path, sizeof path, x, r, "final.json");
     bp_error ignore;
-    if (!bp_file_exists(path) || bp_read_text(path, &text, NULL, &ignore)) return 0;
-    cJSON *o = cJSON_Parse(text);
-    int d = o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "diverged"));
-    cJSON_Delete(o);
-    free(text);
-    return d;
+    return bp_file_exists(path) && bp_final_json_diverged(path, &ignore) == 1;
 }
 
 /* The point every live run has a checkpoint for: the minimum of the latest

@@ -29,6 +29,10 @@ double bp_run_log_seconds(const bp_run_log *log);
  * as biopp_version, biopp_commit, backend and device_name. */
 bp_status bp_write_config_file(const char *path, const bp_config *cfg, const bp_backend *be,
                                bp_error *err);
+/* DIR/final.json's "diverged": 1 or 0; -1 (err set) when the file cannot
+ * be read or has no such field (writes are atomic, so that is damage). */
+int bp_final_json_diverged(const char *path, bp_error *err);
+
 bp_status bp_write_final_json(const char *dir, const bp_config *cfg, uint64_t seed,
                               const bp_run_log *log, int diverged, const bp_backend *be,
                               bp_error *err);
