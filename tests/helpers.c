@@ -190,3 +190,24 @@ char *th_write_in(const char *dir, const char *name, const char *text)
     fclose(f);
     return path;
 }
+
+char *th_slurp_in(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return th_slurp(path);
+}
+
+const char *th_path(const char *dir, const char *fmt, ...)
+{
+    static char bufs[8][512];
+    static int next;
+    char *p = bufs[next++ % 8];
+    char name[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}

@@ -51,6 +51,12 @@ char *th_tmpdir(void);
 
 /* The whole of a text file (malloc'd); fails the test when unreadable. */
 char *th_slurp(const char *path);
+/* th_slurp of dir/name. */
+char *th_slurp_in(const char *dir, const char *name);
+
+/* dir/<fmt...> in a static buffer, 8 in rotation (so a few can be used in
+ * one call); for a suite's temporary folder. */
+const char *th_path(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writes text to dir/name; returns the path (malloc'd, the caller frees). */
 char *th_write_in(const char *dir, const char *name, const char *text);

@@ -11,13 +11,6 @@
 #include "biopp/fsutil.h"
 #include "helpers.h"
 
-static char *slurp(const char *dir, const char *file)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    return th_slurp(path);
-}
-
 /* metrics.jsonl without the "seconds" values (the only timing field). */
 static void strip_seconds(char *s)
 {
@@ -48,14 +41,14 @@ Test(cli, train_writes_run_files_and_is_reproducible, .timeout = 120)
     char da[256], db[256];
     snprintf(da, sizeof da, "%s/run", a);
     snprintf(db, sizeof db, "%s/run", b);
-    char *ma = slurp(da, "metrics.jsonl"), *mb = slurp(db, "metrics.jsonl");
+    char *ma = th_slurp_in(da, "metrics.jsonl"), *mb = th_slurp_in(db, "metrics.jsonl");
     cr_expect(strstr(ma, "\"epoch\":2") && strstr(ma, "\"valid_error\":") &&
                   strstr(ma, "\"feedback_loss\":") && strstr(ma, "\"test_error\":"),
               "%s", ma);
     strip_seconds(ma);
     strip_seconds(mb);
     cr_expect_str_eq(ma, mb, "same seed, same config: metrics must be identical");
-    char *fin = slurp(da, "final.json"), *cfg = slurp(da, "config.ini");
+    char *fin = th_slurp_in(da, "final.json"), *cfg = th_slurp_in(da, "config.ini");
     cr_expect(strstr(fin, "\"rule\":\t\"bfa\"") && strstr(fin, "\"diverged\":\tfalse") &&
                   strstr(fin, "\"epochs\":\t2"),
               "%s", fin);
@@ -77,7 +70,7 @@ Test(cli, train_writes_run_files_and_is_reproducible, .timeout = 120)
                data, th_bin(), da);
     cr_expect_eq(rc, 0, "%s", out);
     free(out);
-    ma = slurp(da, "metrics.jsonl");
+    ma = th_slurp_in(da, "metrics.jsonl");
     cr_expect(strstr(ma, "\"epoch\":3") && !strstr(ma, "\"epoch\":4"), "%s", ma);
     free(ma);
     th_sh(NULL, "rm -rf %s %s", a, b);
@@ -97,7 +90,7 @@ Test(cli, divergence_is_recorded_and_exits_3, .timeout = 60)
     free(out);
     char d[256];
     snprintf(d, sizeof d, "%s/run", a);
-    char *fin = slurp(d, "final.json");
+    char *fin = th_slurp_in(d, "final.json");
     cr_expect(strstr(fin, "\"diverged\":\ttrue"), "%s", fin);
     free(fin);
     th_sh(NULL, "rm -rf %s", a);
@@ -189,13 +182,13 @@ Test(cli_run, interrupt_is_acknowledged_and_says_what_to_run, .timeout = 120)
     char path[512];
     snprintf(path, sizeof path, "%s/final.json", run);
     cr_expect(!bp_file_exists(path), "a stale final.json survived the extension");
-    char *cfg = slurp(run, "config.ini");
+    char *cfg = th_slurp_in(run, "config.ini");
     th_assert_has(cfg, "epochs = 4");
     free(cfg);
     rc = th_sh(&out, "BIOPP_DATA_DIR=%s %s", data, again);
     cr_assert_eq(rc, 0, "%s\n%s", again, out);
     free(out);
-    char *fin = slurp(run, "final.json");
+    char *fin = th_slurp_in(run, "final.json");
     th_assert_has(fin, "\"epochs\":\t4");
     free(fin);
     free(again);
@@ -239,7 +232,7 @@ Test(cli_run, resume_refuses_fewer_epochs_and_a_different_config, .timeout = 120
     if (!data) cr_skip_test("MNIST not found");
     char *a = th_tmpdir(), *out;
     char *run = tiny_run(data, a, 3, "");
-    char *cfg0 = slurp(run, "config.ini"), *fin0 = slurp(run, "final.json");
+    char *cfg0 = th_slurp_in(run, "config.ini"), *fin0 = th_slurp_in(run, "final.json");
     int rc = th_sh(&out, "BIOPP_DATA_DIR=%s %s train " TINY " --set epochs=1 --out %s --resume",
                    data, th_bin(), run);
     cr_expect_eq(rc, 1, "%s", out);
@@ -258,7 +251,7 @@ Test(cli_run, resume_refuses_fewer_epochs_and_a_different_config, .timeout = 120
     cr_expect_eq(rc, 0, "%s", out);
     th_assert_has(out, "is complete (3 of 3 epochs); nothing to do");
     free(out);
-    char *cfg1 = slurp(run, "config.ini"), *fin1 = slurp(run, "final.json");
+    char *cfg1 = th_slurp_in(run, "config.ini"), *fin1 = th_slurp_in(run, "final.json");
     cr_expect_str_eq(cfg1, cfg0);
     cr_expect_str_eq(fin1, fin0);
     free(cfg0), free(cfg1), free(fin0), free(fin1);
@@ -287,7 +280,7 @@ Test(cli_run, zero_epochs_records_the_untrained_network, .timeout = 60)
     if (!data) cr_skip_test("MNIST not found");
     char *a = th_tmpdir(), *out;
     char *run = tiny_run(data, a, 0, "");
-    char *fin = slurp(run, "final.json"), *met = slurp(run, "metrics.jsonl");
+    char *fin = th_slurp_in(run, "final.json"), *met = th_slurp_in(run, "metrics.jsonl");
     th_assert_has(fin, "\"epochs\":\t0");
     cr_expect(!strstr(fin, "\"test_error\":\tnull"), "%s", fin);
     th_assert_has(met, "{\"epoch\":0,\"train_loss\":null");

@@ -41,20 +41,8 @@ static void teardown(void) { nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS
 
 TestSuite(sweep, .init = setup, .fini = teardown);
 
-/* tmpdir/name (static buffers, 8 in rotation). */
-static const char *tmp_path(const char *fmt, ...)
-{
-    static char bufs[8][512];
-    static int next;
-    char *p = bufs[next++ % 8];
-    char name[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
+/* tmpdir/name (tests/helpers.h: 8 buffers in rotation). */
+#define tmp_path(...) th_path(tmpdir, __VA_ARGS__)
 
 static const char *write_file(const char *name, const char *text)
 {

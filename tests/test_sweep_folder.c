@@ -23,13 +23,6 @@ static const char SWEEP[] = "[sweep]\nseeds = 2\n"
                             "[optimizer]\nlr = 0.001\n"
                             "[train]\nepochs = 1\nbatch = 32,64\nthreads = 1\n";
 
-static char *slurp_in(const char *dir, const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return th_slurp(path);
-}
-
 static int exists_in(const char *dir, const char *name)
 {
     char path[1024];
@@ -146,7 +139,7 @@ Test(sweep_folder, a_new_spec_replaces_a_folder_that_started_no_run, .timeout = 
     cr_expect_eq(rc, 0, "%s", out);
     th_assert_has(out, "sweep.ini held a different sweep that had started no run; replaced it");
     free(out);
-    char *spec = slurp_in(dir, "sweep.ini");
+    char *spec = th_slurp_in(dir, "sweep.ini");
     th_assert_has(spec, "lr = 0.001\n");
     free(spec);
     /* Now it holds runs: a different spec is refused as before. */
@@ -229,10 +222,10 @@ Test(sweep_folder, summaries_record_settings_validation_and_provenance, .timeout
     int rc = sweep(&out, ini, dir, "");
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
-    char *csv = slurp_in(dir, "summary.csv"), *json = slurp_in(dir, "summary.json");
-    char *md = slurp_in(dir, "summary.md");
-    char *fin = slurp_in(dir, "rule=fa,batch=32/seed-1/final.json");
-    char *cfg = slurp_in(dir, "rule=fa,batch=32/seed-1/config.ini");
+    char *csv = th_slurp_in(dir, "summary.csv"), *json = th_slurp_in(dir, "summary.json");
+    char *md = th_slurp_in(dir, "summary.md");
+    char *fin = th_slurp_in(dir, "rule=fa,batch=32/seed-1/final.json");
+    char *cfg = th_slurp_in(dir, "rule=fa,batch=32/seed-1/config.ini");
     /* the binary's commit (not this test's: either may be the newer build) */
     const char *commit = "\"biopp_commit\":\t\"";
     const char *c = strstr(fin, commit);
@@ -299,13 +292,13 @@ Test(sweep_folder, a_run_folder_without_the_new_records_resumes_and_is_summarise
     cr_assert_eq(rc, 0, "%s", out);
     free(out);
     static const char *keys[] = {"biopp_commit", "biopp_version", "device_name", "backend"};
-    char *fin = slurp_in(dir, "rule=fa,batch=32/seed-1/final.json");
+    char *fin = th_slurp_in(dir, "rule=fa,batch=32/seed-1/final.json");
     for (int i = 0; i < 4; i++) drop_json_key(fin, keys[i]);
     cr_assert_null(strstr(fin, "biopp_"), "%s", fin);
     free(th_write_in(dir, "rule=fa,batch=32/seed-1/final.json", fin));
     free(fin);
     /* seed 2 of the dfa cell: stopped after epoch 1 by an older biopp */
-    char *cfg = slurp_in(dir, "rule=dfa,batch=32/seed-2/config.ini");
+    char *cfg = th_slurp_in(dir, "rule=dfa,batch=32/seed-2/config.ini");
     free(th_write_in(dir, "rule=dfa,batch=32/seed-2/config.ini", strchr(cfg, '\n') + 1));
     free(cfg);
     char path[1100];
@@ -315,7 +308,7 @@ Test(sweep_folder, a_run_folder_without_the_new_records_resumes_and_is_summarise
     cr_expect_eq(rc, 0, "%s", out);
     free(out);
     cr_expect(bp_file_exists(path), "the stopped run was not finished");
-    char *json = slurp_in(dir, "summary.json"), *csv = slurp_in(dir, "summary.csv");
+    char *json = th_slurp_in(dir, "summary.json"), *csv = th_slurp_in(dir, "summary.csv");
     th_assert_has(json, "\"biopp\":\tnull");
     th_assert_has(csv, "\nmnist,1x32,fa,2,256,adam,0.001,32,2,2,0,");
     th_assert_has(csv, "\nmnist,1x32,dfa,2,256,adam,0.001,32,2,2,0,");
