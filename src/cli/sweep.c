@@ -602,15 +602,14 @@ static int locked_cell(sweep_ui *ui, dataset_cache *dc, const char *out, bp_swee
 /* jobs: the processes training the list together (> 1: this is one of
  * the --jobs children, quiet: no bar, no header). */
 static int train_list(const bp_sweep *s, const char *out, const cell_list *l, int threads,
-                      int jobs)
+                      int jobs, dataset_cache *dc)
 {
     bp_sweep_cell *c = malloc(sizeof *c);
     sweep_ui *ui = calloc(1, sizeof *ui);
-    dataset_cache *dc = calloc(1, sizeof *dc);
     int *held = calloc((size_t)l->n + 1, sizeof *held);
     bp_eta_cell *eta = calloc((size_t)l->n + 1, sizeof *eta);
     bp_sweep_cell *scratch = malloc(sizeof *scratch);
-    int rc = c && ui && dc && held && eta && scratch ? 0 : 1;
+    int rc = c && ui && held && eta && scratch ? 0 : 1;
     if (rc) fprintf(stderr, "biopp sweep: out of memory\n");
     if (!rc) {
         ui->s = s;
@@ -644,11 +643,9 @@ static int train_list(const bp_sweep *s, const char *out, const cell_list *l, in
             }
         }
     }
-    if (dc && dc->loaded) bp_dataset_free(&dc->ds);
     free(scratch);
     free(eta);
     free(held);
-    free(dc);
     free(ui);
     free(c);
     return rc;
@@ -661,12 +658,13 @@ typedef struct {
     const char *out;
     const cell_list *l;
     int threads, jobs;
+    dataset_cache *dc;
 } jobs_ctx;
 
 static int job_body(void *user, int job)
 {
     const jobs_ctx *j = user;
-    return train_list(j->s, j->out, j->l, j->threads, j->jobs);
+    return train_list(j->s, j->out, j->l, j->threads, j->jobs, j->dc);
 }
 
 /* Threads per job: the CPUs this process may use (its affinity mask)
@@ -690,14 +688,17 @@ static int split_threads(const bp_sweep *s, int *jobs)
     return threads > 0 && threads < share ? threads : share;
 }
 
-static int train_cells(const bp_sweep *s, const char *out, const cell_list *l, int jobs)
+/* dc: the data set the preflight loaded, reused (the --jobs children
+ * inherit it). */
+static int train_cells(const bp_sweep *s, const char *out, const cell_list *l, int jobs,
+                       dataset_cache *dc)
 {
     if (jobs > l->n) jobs = l->n > 0 ? l->n : 1;
-    if (jobs <= 1) return train_list(s, out, l, 0, 1);
-    jobs_ctx j = {s, out, l, 0, 0};
+    if (jobs <= 1) return train_list(s, out, l, 0, 1, dc);
+    jobs_ctx j = {s, out, l, 0, 0, dc};
     j.threads = split_threads(s, &jobs);
     j.jobs = jobs;
-    if (jobs <= 1) return train_list(s, out, l, 0, 1);
+    if (jobs <= 1) return train_list(s, out, l, 0, 1, dc);
     fprintf(stderr, "biopp sweep: %d cell%s x %d seed%s in %s, %d jobs at once, %d thread%s each\n",
             l->n, bp_plural_s(l->n), s->n_seeds, bp_plural_s(s->n_seeds), out, jobs, j.threads,
             bp_plural_s(j.threads));
@@ -746,19 +747,11 @@ static int check_device(const bp_config *cfg)
     return st ? 1 : 0;
 }
 
-static int check_dataset(const bp_config *cfg)
-{
-    bp_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    int rc = cli_load_dataset(cfg, &ds);
-    bp_dataset_free(&ds);
-    return rc;
-}
-
 /* Every device and data set the pending cells of the list use is tried
  * before DIR is written, so that a sweep that cannot train leaves nothing
- * behind (docs/SWEEP.md). Each distinct one is tried once. */
-static int preflight(const bp_sweep *s, const char *out, const cell_list *l)
+ * behind (docs/SWEEP.md). Each distinct one is tried once; the last data
+ * set loaded stays in dc for the training. */
+static int preflight(const bp_sweep *s, const char *out, const cell_list *l, dataset_cache *dc)
 {
     bp_sweep_cell *c = malloc(sizeof *c);
     int rc = c ? 0 : 1, cuda_done = 0, n_data = 0;
@@ -782,7 +775,7 @@ static int preflight(const bp_sweep *s, const char *out, const cell_list *l)
         for (int k = 0; k < n_data && !known; k++) known = !strcmp(data[k], key);
         if (!rc && !known) {
             snprintf(data[n_data++], sizeof data[0], "%s", key);
-            rc = check_dataset(&c->cfg);
+            rc = cell_dataset(dc, &c->cfg) ? 0 : 1;
         }
     }
     free(data);
@@ -864,12 +857,14 @@ int cmd_sweep(int argc, char **argv)
     if (!rc) rc = make_list(s, &a, &l);
     if (!rc && a.dry_run) rc = dry_run(s, &a, &l);
     else if (!rc) {
-        rc = check_out(s, a.out) || check_out_writable(a.out) || preflight(s, a.out, &l) ||
+        dataset_cache dc = {0};
+        rc = check_out(s, a.out) || check_out_writable(a.out) || preflight(s, a.out, &l, &dc) ||
              prepare_out(s, a.out);
         if (!rc) {
             bp_install_stop_handlers();
-            rc = write_summary(s, &a, train_cells(s, a.out, &l, a.jobs));
+            rc = write_summary(s, &a, train_cells(s, a.out, &l, a.jobs, &dc));
         }
+        if (dc.loaded) bp_dataset_free(&dc.ds);
     }
     free_list(&l);
     bp_sweep_free(s);
